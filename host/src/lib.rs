@@ -1,1 +1,3 @@
+//! Switchyard: a self-hosted, WebAssembly-extensible event router.
 
+pub mod clock;
