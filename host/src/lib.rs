@@ -1,3 +1,157 @@
 //! Switchyard: a self-hosted, WebAssembly-extensible event router.
+//!
+//! [`run`] wires the parts together on a listener it is given: the store, the plugin
+//! runtime, the router, the delivery worker and the HTTP API. See `docs/ARCHITECTURE.md`.
 
+pub mod api;
+pub mod app;
+pub mod auth;
 pub mod clock;
+pub mod config;
+pub mod delivery;
+pub mod domain;
+pub mod plugins;
+pub mod router;
+pub mod service;
+pub mod store;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+
+use crate::app::{App, Running};
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
+use crate::domain::Timestamp;
+use crate::plugins::Plugins;
+use crate::service::tenants::{self, Initialized};
+use crate::store::{GroupCommit, SledStore, Store};
+
+/// The name of the tenant `init` creates unless told otherwise.
+pub const DEFAULT_TENANT: &str = "default";
+
+fn store_dir(config: &Config) -> PathBuf {
+    config.data_dir.join("store")
+}
+
+/// Creates tenant `tenant` in an uninitialized data dir (the `init` command).
+pub fn init(config: &Config, tenant: &str) -> anyhow::Result<Initialized> {
+    let store = SledStore::open(&store_dir(config)).context("cannot open the store")?;
+    if !store.tenants()?.is_empty() {
+        anyhow::bail!("{} is already initialized", config.data_dir.display());
+    }
+    let now = Timestamp(SystemClock.now_ms());
+    Ok(tenants::create(&store, config, tenant, now)?)
+}
+
+/// Runs `init` when the data dir holds no tenant yet; `None` when it does.
+pub fn init_if_empty(config: &Config) -> anyhow::Result<Option<Initialized>> {
+    let store = SledStore::open(&store_dir(config)).context("cannot open the store")?;
+    if !store.tenants()?.is_empty() {
+        return Ok(None);
+    }
+    let now = Timestamp(SystemClock.now_ms());
+    Ok(Some(tenants::create(&store, config, DEFAULT_TENANT, now)?))
+}
+
+use crate::clock::Clock as _;
+
+/// A configured server, ready to run on a listener.
+pub struct Server {
+    config: Config,
+    clock: SharedClock,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// A server with the real clock.
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Uses `clock` for every "now" (tests pass a manual clock).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then stops accepting, lets
+    /// deliveries in flight finish and flushes the store.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let config = Arc::new(self.config);
+        let sled = SledStore::open(&store_dir(&config)).context("cannot open the store")?;
+        let store: Arc<dyn Store> = Arc::new(sled);
+        let plugins = Plugins::new(&config.plugins, self.clock.clone(), &config.data_dir)
+            .context("cannot start the plugin runtime")?;
+        let client =
+            delivery::HttpClient::new(&config.delivery).context("cannot build the HTTP client")?;
+        let app = App {
+            commit: GroupCommit::start(store.clone()),
+            store,
+            plugins,
+            clock: self.clock,
+            fanout_ready: Arc::new(Notify::new()),
+            deliveries_ready: Arc::new(Notify::new()),
+            running: Arc::new(Running::default()),
+            config,
+        };
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let router_task = tokio::spawn({
+            let (app, stop) = (app.clone(), stop_rx.clone());
+            async move {
+                app.running.router.store(true, Ordering::SeqCst);
+                router::run(app.clone(), stop).await;
+                app.running.router.store(false, Ordering::SeqCst);
+            }
+        });
+        let worker_task = tokio::spawn({
+            let (app, stop) = (app.clone(), stop_rx.clone());
+            async move {
+                app.running.worker.store(true, Ordering::SeqCst);
+                delivery::run(app.clone(), client, stop).await;
+                app.running.worker.store(false, Ordering::SeqCst);
+            }
+        });
+
+        tracing::info!(addr = %listener.local_addr()?, "serving");
+        let served = axum::serve(listener, api::router(app.clone()))
+            .with_graceful_shutdown(shutdown)
+            .await;
+        let _ = stop_tx.send(true);
+        let _ = router_task.await;
+        let _ = worker_task.await;
+        let store = app.store.clone();
+        tokio::task::spawn_blocking(move || store.flush())
+            .await
+            .context("flush task")??;
+        tracing::info!("stopped");
+        served.context("the HTTP server failed")
+    }
+}
+
+/// Runs the router on `listener` with the real clock until `shutdown` completes.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    Server::new(config).run(listener, shutdown).await
+}

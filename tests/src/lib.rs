@@ -1,1 +1,372 @@
+//! Helpers for the end-to-end tests: the real server on `127.0.0.1:0` over a temp data
+//! dir, real receivers, and TOTP codes computed independently of the host's code.
 
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use switchyard::clock::{Clock, ManualClock, SharedClock, SystemClock};
+use switchyard::config::Config;
+use switchyard::service::tenants::Initialized;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+/// An RFC 6238 TOTP code (SHA-1, 6 digits, 30 s) computed here, not by the host.
+pub fn totp_code(secret_b32: &str, unix_ms: u64) -> String {
+    let key = totp_rs::Secret::Encoded(secret_b32.to_owned())
+        .to_bytes()
+        .expect("base32 secret");
+    let counter = (unix_ms / 1000 / 30).to_be_bytes();
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(&key).expect("any key length");
+    mac.update(&counter);
+    let digest = mac.finalize().into_bytes();
+    let offset = (digest[19] & 0x0f) as usize;
+    let binary = u32::from_be_bytes([
+        digest[offset] & 0x7f,
+        digest[offset + 1],
+        digest[offset + 2],
+        digest[offset + 3],
+    ]);
+    format!("{:06}", binary % 1_000_000)
+}
+
+/// Waits until `check` returns `Some`, for at most `within`.
+pub async fn eventually<T, F, Fut>(within: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A request a [`TestReceiver`] got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// Its headers.
+    pub headers: HeaderMap,
+    /// Its body.
+    pub body: Bytes,
+}
+
+impl Received {
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("JSON body")
+    }
+}
+
+/// A real HTTP receiver on port 0 that reports every request and answers a status
+/// that the test can switch.
+pub struct TestReceiver {
+    /// Where it listens.
+    pub url: String,
+    status: Arc<AtomicU16>,
+    rx: Mutex<mpsc::UnboundedReceiver<Received>>,
+}
+
+impl TestReceiver {
+    /// Starts a receiver answering 200.
+    pub async fn start() -> Self {
+        let status = Arc::new(AtomicU16::new(200));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let answer = status.clone();
+        let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
+            let (tx, answer) = (tx.clone(), answer.clone());
+            async move {
+                let _ = tx.send(Received { headers, body });
+                StatusCode::from_u16(answer.load(Ordering::SeqCst)).unwrap_or(StatusCode::OK)
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind receiver");
+        let addr = listener.local_addr().expect("receiver address");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self {
+            url: format!("http://{addr}/hook"),
+            status,
+            rx: Mutex::new(rx),
+        }
+    }
+
+    /// Answers `status` from now on.
+    pub fn answer(&self, status: u16) {
+        self.status.store(status, Ordering::SeqCst);
+    }
+
+    /// The next request, waiting at most `within`.
+    pub async fn next(&self, within: Duration) -> Received {
+        tokio::time::timeout(within, self.rx.lock().await.recv())
+            .await
+            .expect("a webhook arrived in time")
+            .expect("receiver channel open")
+    }
+
+    /// True when no request arrives within `quiet`.
+    pub async fn nothing_within(&self, quiet: Duration) -> bool {
+        tokio::time::timeout(quiet, self.rx.lock().await.recv())
+            .await
+            .is_err()
+    }
+}
+
+/// A running host with its super-admin credentials.
+pub struct TestServer {
+    /// The host's address.
+    pub addr: SocketAddr,
+    /// The super-admin credentials `init` printed.
+    pub admin: Initialized,
+    /// The manual clock, when the server runs on one.
+    pub clock: Option<Arc<ManualClock>>,
+    /// The configuration it runs with.
+    pub config: Config,
+    /// An HTTP client.
+    pub http: reqwest::Client,
+    data: Arc<tempfile::TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// A change to the config before the server starts.
+pub type Configure = Box<dyn FnOnce(&mut Config) + Send>;
+
+/// How to start a [`TestServer`].
+#[derive(Default)]
+pub struct Options {
+    /// Run on a manual clock starting here (ms since the epoch).
+    pub manual_clock_at: Option<u64>,
+    /// Change the config before starting.
+    pub configure: Option<Configure>,
+}
+
+impl TestServer {
+    /// Starts a host on a fresh data dir with the real clock.
+    pub async fn start() -> Self {
+        Self::start_with(Options::default()).await
+    }
+
+    /// Starts a host on a fresh data dir.
+    pub async fn start_with(options: Options) -> Self {
+        let data = Arc::new(tempfile::tempdir().expect("temp data dir"));
+        let mut config = Config {
+            data_dir: data.path().to_owned(),
+            ..Config::default()
+        };
+        config.delivery.allow_private_targets = true;
+        config.delivery.timeout = Duration::from_secs(5);
+        if let Some(configure) = options.configure {
+            configure(&mut config);
+        }
+        let admin = switchyard::init(&config, switchyard::DEFAULT_TENANT).expect("init");
+        let clock = options.manual_clock_at.map(ManualClock::new);
+        Self::launch(config, admin, clock, data).await
+    }
+
+    async fn launch(
+        mut config: Config,
+        admin: Initialized,
+        clock: Option<Arc<ManualClock>>,
+        data: Arc<tempfile::TempDir>,
+    ) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind host");
+        let addr = listener.local_addr().expect("host address");
+        config.public_url = format!("http://{addr}");
+        let shared: SharedClock = match &clock {
+            Some(c) => c.clone(),
+            None => Arc::new(SystemClock),
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = switchyard::Server::new(config.clone()).with_clock(shared);
+        let task = tokio::spawn(server.run(listener, async move {
+            let _ = stopped.await;
+        }));
+        let this = Self {
+            addr,
+            admin,
+            clock,
+            config,
+            http: reqwest::Client::new(),
+            data,
+            stop: Some(stop),
+            task: Some(task),
+        };
+        eventually(Duration::from_secs(30), || async {
+            let r = this.http.get(this.url("/readyz")).send().await.ok()?;
+            r.status().is_success().then_some(())
+        })
+        .await;
+        this
+    }
+
+    /// Stops the host gracefully and starts a new one on the same data dir.
+    pub async fn restart(mut self, clock: Option<Arc<ManualClock>>) -> Self {
+        self.shutdown().await;
+        let (config, admin, data) = (self.config.clone(), self.admin.clone(), self.data.clone());
+        Self::launch(config, admin, clock, data).await
+    }
+
+    /// Stops the host gracefully.
+    pub async fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await
+                .expect("server task")
+                .expect("server stopped cleanly");
+        }
+    }
+
+    /// A URL on the host.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The tenant API's base URL.
+    pub fn base_url(&self) -> String {
+        self.url(&format!("/t/{}/v1", self.admin.tenant))
+    }
+
+    /// The host's current time.
+    pub fn now_ms(&self) -> u64 {
+        match &self.clock {
+            Some(c) => c.now_ms(),
+            None => SystemClock.now_ms(),
+        }
+    }
+
+    /// Logs the super-admin API account in; `step_offset` picks a code of a later
+    /// step (inside the ±1 skew window) when a test logs in twice within one step.
+    pub async fn login_at(&self, step_offset: u64) -> anyhow::Result<reqwest::Response> {
+        let account = &self.admin.api_account;
+        let code = totp_code(&account.totp_secret, self.now_ms() + step_offset * 30_000);
+        Ok(self
+            .http
+            .post(self.url("/auth/login"))
+            .json(&json!({"account": account.id, "token": account.token, "totp": code}))
+            .send()
+            .await?)
+    }
+
+    /// Logs in and returns an API client with the access token.
+    pub async fn api(&self) -> Api {
+        let response = self.login_at(0).await.expect("login request");
+        assert_eq!(response.status(), 200, "login succeeds");
+        let body: Value = response.json().await.expect("login JSON");
+        Api {
+            http: self.http.clone(),
+            base: body["base_url"].as_str().expect("base_url").to_owned(),
+            token: body["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_owned(),
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A logged-in client of the tenant API.
+#[derive(Clone)]
+pub struct Api {
+    /// The HTTP client.
+    pub http: reqwest::Client,
+    /// The base URL login returned.
+    pub base: String,
+    /// The access token.
+    pub token: String,
+}
+
+impl Api {
+    /// Sends a request with the token; returns the status and the JSON body (or `null`).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.context("request")?;
+        let status = response.status().as_u16();
+        let text = response.text().await?;
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).with_context(|| format!("JSON answer: {text}"))?
+        };
+        Ok((status, json))
+    }
+
+    /// `GET`, expecting 200.
+    pub async fn get(&self, path: &str) -> Value {
+        let (status, body) = self
+            .call(reqwest::Method::GET, path, None)
+            .await
+            .expect("GET");
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// `POST` with a JSON body, expecting `expect`.
+    pub async fn post(&self, path: &str, body: Value, expect: u16) -> Value {
+        let (status, answer) = self
+            .call(reqwest::Method::POST, path, Some(body))
+            .await
+            .expect("POST");
+        assert_eq!(status, expect, "POST {path}: {answer}");
+        answer
+    }
+
+    /// Adds a receiver, expecting 201; returns its id.
+    pub async fn add_receiver(&self, body: Value) -> String {
+        let created = self.post("/receivers", body, 201).await;
+        created["id"].as_str().expect("receiver id").to_owned()
+    }
+
+    /// Publishes an event, expecting 202; returns its id.
+    pub async fn publish(&self, topic: &str, subject: Value, payload: Value) -> String {
+        let answer = self
+            .post(
+                "/events",
+                json!({"topic": topic, "subject": subject, "payload": payload}),
+                202,
+            )
+            .await;
+        answer["id"].as_str().expect("event id").to_owned()
+    }
+}

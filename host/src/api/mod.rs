@@ -1,0 +1,61 @@
+//! The HTTP API: axum routers per resource, thin handlers, errors mapped in `error`.
+
+mod auth;
+mod deliveries;
+pub mod error;
+mod events;
+pub mod extract;
+mod health;
+mod receivers;
+mod topics;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+use crate::app::App;
+use error::ApiError;
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Every route of the host.
+pub fn router(app: App) -> Router {
+    let tenant_api = Router::new()
+        .route("/receivers", get(receivers::list).post(receivers::create))
+        .route(
+            "/receivers/{id}",
+            get(receivers::get)
+                .patch(receivers::update)
+                .delete(receivers::delete),
+        )
+        .route("/receivers/{id}/deliveries", get(deliveries::for_receiver))
+        .route("/deliveries", get(deliveries::list))
+        .route("/deliveries/{id}", get(deliveries::get))
+        .route("/deliveries/{id}/resend", post(deliveries::resend))
+        .route("/events", post(events::publish))
+        .route("/events/{id}", get(events::get))
+        .route("/topics", get(topics::list));
+
+    Router::new()
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
+        .route("/auth/login", post(auth::login))
+        .nest("/t/{tenant}/v1", tenant_api)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(app)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method",
+    )
+}

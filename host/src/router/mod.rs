@@ -1,0 +1,236 @@
+//! Fan-out: an event becomes one delivery per live receiver that subscribes to its topic
+//! and whose API account may see it, with the body its transform plugin makes.
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
+use crate::app::App;
+use crate::domain::{ApiAccount, Delivery, DeliveryStatus, Event, Receiver, topics};
+use crate::plugins;
+use crate::store::FanoutJob;
+
+/// Jobs taken per round.
+const BATCH: usize = 256;
+
+/// Runs fan-out jobs as they are published, until `shutdown` turns true.
+pub async fn run(app: App, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        match fan_out_pending(&app).await {
+            Ok(0) => {}
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::error!(error = %e, "fan-out failed; retrying in a second");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+        }
+        // `notify_one` keeps a permit when nobody waits, so a publish that lands
+        // between the scan above and this wait is not missed.
+        tokio::select! {
+            () = app.fanout_ready.notified() => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Fans out one batch of pending jobs; returns how many it did.
+pub async fn fan_out_pending(app: &App) -> Result<usize, crate::store::Error> {
+    let jobs = app.blocking(|s| s.fanout_jobs(BATCH)).await?;
+    for job in &jobs {
+        let deliveries = deliveries_for(app, job).await?;
+        let job = job.clone();
+        app.blocking(move |s| s.complete_fanout(&job, &deliveries))
+            .await?;
+    }
+    if !jobs.is_empty() {
+        app.commit.flush().await?;
+        app.deliveries_ready.notify_one();
+    }
+    Ok(jobs.len())
+}
+
+async fn deliveries_for(app: &App, job: &FanoutJob) -> Result<Vec<Delivery>, crate::store::Error> {
+    let (tenant, event_id) = (job.tenant.clone(), job.event.clone());
+    let (event, receivers, accounts) = app
+        .blocking(move |s| {
+            let event = s.event(&tenant, &event_id)?;
+            let receivers = s.receivers(&tenant, false)?;
+            let accounts: BTreeMap<String, ApiAccount> = s
+                .api_accounts(&tenant)?
+                .into_iter()
+                .map(|a| (a.id.clone(), a))
+                .collect();
+            Ok::<_, crate::store::Error>((event, receivers, accounts))
+        })
+        .await?;
+    let Some(event) = event else {
+        return Ok(Vec::new());
+    };
+    let wire = to_plugin_event(&event);
+    let mut out = Vec::new();
+    for receiver in receivers
+        .iter()
+        .filter(|r| r.topics.iter().any(|p| topics::matches(p, &event.topic)))
+    {
+        let Some(account) = accounts.get(&receiver.api_account).filter(|a| !a.disabled) else {
+            tracing::debug!(receiver = %receiver.id, "receiver's API account is gone or disabled");
+            continue;
+        };
+        match authorize(app, receiver, account, &wire).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!(event = %event.id, receiver = %receiver.id, "not authorized: no delivery");
+                continue;
+            }
+            Err(e) => {
+                out.push(failed(
+                    app,
+                    &event,
+                    receiver,
+                    format!("authorization filter: {e}"),
+                ));
+                continue;
+            }
+        }
+        let settings = &receiver.transform.settings;
+        match app
+            .plugins
+            .transform(&event.tenant, &receiver.transform.plugin, &wire, settings)
+            .await
+        {
+            Ok(body) => out.push(new_delivery(app, &event, receiver, body)),
+            Err(e) => out.push(failed(
+                app,
+                &event,
+                receiver,
+                format!("payload transform: {e}"),
+            )),
+        }
+    }
+    Ok(out)
+}
+
+/// Asks the receiver's authorization filter whether its API account may see the event.
+pub async fn authorize(
+    app: &App,
+    receiver: &Receiver,
+    account: &ApiAccount,
+    event: &plugins::Event,
+) -> Result<bool, plugins::Error> {
+    app.plugins
+        .allow(
+            &receiver.tenant,
+            &receiver.filter.plugin,
+            event,
+            &principal(account),
+            &receiver.filter.settings,
+        )
+        .await
+}
+
+/// The principal a filter plugin sees for an API account.
+pub fn principal(account: &ApiAccount) -> plugins::Principal {
+    plugins::Principal {
+        id: account.id.clone(),
+        permissions: account.authorizations.permissions.clone(),
+        scopes: account
+            .authorizations
+            .scopes
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    }
+}
+
+/// The event as plugins see it.
+pub fn to_plugin_event(event: &Event) -> plugins::Event {
+    plugins::Event {
+        id: event.id.clone(),
+        tenant: event.tenant.clone(),
+        topic: event.topic.clone(),
+        occurred_at_ms: event.occurred_at.ms(),
+        subject: event.subject.as_ref().map(|s| plugins::Subject {
+            kind: s.kind.clone(),
+            id: s.id.clone(),
+            attributes: s
+                .attributes
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }),
+        content_type: "application/json".to_owned(),
+        payload: serde_json::to_vec(&event.payload).unwrap_or_default(),
+    }
+}
+
+/// The delivery id of an event for a receiver: the same however often fan-out runs, and
+/// ordered by the event's time (its UUIDv7 prefix), so the log scans newest first.
+pub fn delivery_id(event_id: &str, receiver_id: &str) -> String {
+    let time = event_id
+        .strip_prefix("evt_")
+        .and_then(|hex| hex.get(..12))
+        .unwrap_or("000000000000");
+    let digest = Sha256::digest(format!("{event_id}/{receiver_id}"));
+    format!("dlv_{time}{}", &hex::encode(digest)[..20])
+}
+
+fn new_delivery(app: &App, event: &Event, receiver: &Receiver, body: plugins::Body) -> Delivery {
+    let now = app.now();
+    Delivery {
+        id: delivery_id(&event.id, &receiver.id),
+        tenant: event.tenant.clone(),
+        receiver: receiver.id.clone(),
+        event: event.id.clone(),
+        topic: event.topic.clone(),
+        status: DeliveryStatus::Pending,
+        status_code: None,
+        attempts: Vec::new(),
+        next_attempt_at: Some(now),
+        request_body: String::from_utf8_lossy(&body.bytes).into_owned(),
+        content_type: body.content_type,
+        error: None,
+        created_at: now,
+    }
+}
+
+fn failed(app: &App, event: &Event, receiver: &Receiver, error: String) -> Delivery {
+    tracing::warn!(event = %event.id, receiver = %receiver.id, %error, "fan-out failed for receiver");
+    let mut delivery = new_delivery(
+        app,
+        event,
+        receiver,
+        plugins::Body {
+            content_type: String::new(),
+            bytes: Vec::new(),
+        },
+    );
+    delivery.status = DeliveryStatus::Failed;
+    delivery.next_attempt_at = None;
+    delivery.error = Some(error);
+    delivery
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids;
+
+    #[test]
+    fn delivery_ids_are_stable_valid_and_follow_the_event_time() {
+        let a = delivery_id("evt_0190c1a2b3c4000000000000000000aa", "rcv_1");
+        assert_eq!(
+            a,
+            delivery_id("evt_0190c1a2b3c4000000000000000000aa", "rcv_1")
+        );
+        assert_ne!(
+            a,
+            delivery_id("evt_0190c1a2b3c4000000000000000000aa", "rcv_2")
+        );
+        assert!(ids::is_valid("dlv", &a), "{a}");
+        assert!(a.starts_with("dlv_0190c1a2b3c4"));
+        let later = delivery_id("evt_0190c1a2b3c5000000000000000000aa", "rcv_1");
+        assert!(a < later);
+    }
+}

@@ -1,0 +1,172 @@
+//! The storage seam: one [`Store`] trait, with sled as the embedded implementation.
+//!
+//! Only this module talks to sled. Calls are synchronous and short; callers on the async
+//! side wrap bulk work in `spawn_blocking`. Durability is explicit: writes become durable
+//! at [`GroupCommit::flush`], which many concurrent writers share.
+
+mod commit;
+mod sled_store;
+
+use crate::domain::{
+    ApiAccount, Delivery, DeliveryStatus, Event, Receiver, Tenant, Timestamp, User,
+};
+
+pub use commit::GroupCommit;
+pub use sled_store::SledStore;
+
+/// What callers of the store branch on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A unique thing already exists (a tenant name, say).
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// The embedded database failed.
+    #[error("storage failure: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A stored value could not be decoded.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(#[source] serde_json::Error),
+}
+
+/// Result of the store.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An issued access token, stored under the hash of the token.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct AccessToken {
+    /// The tenant it is bound to.
+    pub tenant: String,
+    /// The API account it was issued to.
+    pub account: String,
+    /// The user it acts for, when issued by impersonation.
+    #[serde(default)]
+    pub acting_for: Option<String>,
+    /// When it was issued.
+    pub issued_at: Timestamp,
+    /// When it stops working.
+    pub expires_at: Timestamp,
+}
+
+/// Which deliveries to list.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryQuery {
+    /// Only this receiver's.
+    pub receiver: Option<String>,
+    /// Only this topic's.
+    pub topic: Option<String>,
+    /// Only those with this status.
+    pub status: Option<DeliveryStatus>,
+    /// Only those older than this delivery id (the cursor of the previous page).
+    pub before: Option<String>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// The outcome of a publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Published {
+    /// The event was stored.
+    New(String),
+    /// The idempotency key was seen before: this is the event it created.
+    Duplicate(String),
+}
+
+/// A fan-out job: an event whose deliveries are still to be created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FanoutJob {
+    /// The tenant.
+    pub tenant: String,
+    /// The event id.
+    pub event: String,
+}
+
+/// A delivery due for an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueDelivery {
+    /// The tenant.
+    pub tenant: String,
+    /// The delivery id.
+    pub delivery: String,
+}
+
+/// Everything the host stores. Implementations must make each method atomic.
+pub trait Store: Send + Sync + 'static {
+    /// Makes every write so far durable.
+    fn flush(&self) -> Result<()>;
+
+    /// Creates a tenant with its first API account and user, or `Conflict`.
+    fn create_tenant(&self, tenant: &Tenant, account: &ApiAccount, user: &User) -> Result<()>;
+    /// The tenant with that name.
+    fn tenant(&self, name: &str) -> Result<Option<Tenant>>;
+    /// Every tenant.
+    fn tenants(&self) -> Result<Vec<Tenant>>;
+
+    /// Inserts or replaces an API account.
+    fn put_api_account(&self, account: &ApiAccount) -> Result<()>;
+    /// An API account of a tenant.
+    fn api_account(&self, tenant: &str, id: &str) -> Result<Option<ApiAccount>>;
+    /// An API account by id alone (for login, which does not know the tenant yet).
+    fn find_api_account(&self, id: &str) -> Result<Option<ApiAccount>>;
+    /// A tenant's API accounts.
+    fn api_accounts(&self, tenant: &str) -> Result<Vec<ApiAccount>>;
+    /// Changes an API account atomically: `change` sees the current value and returns
+    /// whether to keep its edits. Returns the account as it ends up.
+    fn update_api_account(
+        &self,
+        tenant: &str,
+        id: &str,
+        change: &mut dyn FnMut(&mut ApiAccount) -> bool,
+    ) -> Result<Option<ApiAccount>>;
+    /// Deletes an API account and its access tokens.
+    fn delete_api_account(&self, tenant: &str, id: &str) -> Result<bool>;
+
+    /// Inserts or replaces a user.
+    fn put_user(&self, user: &User) -> Result<()>;
+    /// A user of a tenant.
+    fn user(&self, tenant: &str, id: &str) -> Result<Option<User>>;
+    /// A tenant's users.
+    fn users(&self, tenant: &str) -> Result<Vec<User>>;
+    /// Deletes a user.
+    fn delete_user(&self, tenant: &str, id: &str) -> Result<bool>;
+
+    /// Stores an access token under its hash.
+    fn put_access_token(&self, hash: &str, token: &AccessToken) -> Result<()>;
+    /// The access token with that hash.
+    fn access_token(&self, hash: &str) -> Result<Option<AccessToken>>;
+    /// Forgets an access token.
+    fn delete_access_token(&self, hash: &str) -> Result<bool>;
+
+    /// Inserts or replaces a receiver.
+    fn put_receiver(&self, receiver: &Receiver) -> Result<()>;
+    /// A receiver of a tenant, removed ones included.
+    fn receiver(&self, tenant: &str, id: &str) -> Result<Option<Receiver>>;
+    /// A tenant's receivers, oldest first.
+    fn receivers(&self, tenant: &str, include_deleted: bool) -> Result<Vec<Receiver>>;
+
+    /// Stores an event and its fan-out job in one transaction. With an idempotency key
+    /// already used by `scope`, stores nothing and returns the first event's id.
+    fn publish(&self, event: &Event, idempotency: Option<(&str, &str)>) -> Result<Published>;
+    /// An event of a tenant.
+    fn event(&self, tenant: &str, id: &str) -> Result<Option<Event>>;
+    /// Fan-out jobs not yet done, oldest first.
+    fn fanout_jobs(&self, limit: usize) -> Result<Vec<FanoutJob>>;
+    /// Stores an event's deliveries, queues them and ends its fan-out job, in one transaction.
+    fn complete_fanout(&self, job: &FanoutJob, deliveries: &[Delivery]) -> Result<()>;
+
+    /// A delivery of a tenant.
+    fn delivery(&self, tenant: &str, id: &str) -> Result<Option<Delivery>>;
+    /// A tenant's deliveries, newest first.
+    fn deliveries(&self, tenant: &str, query: &DeliveryQuery) -> Result<Vec<Delivery>>;
+    /// Takes up to `limit` deliveries due at `now` off the queue and marks them in flight.
+    fn claim_due(&self, now: Timestamp, limit: usize) -> Result<Vec<DueDelivery>>;
+    /// When the earliest queued delivery is due.
+    fn next_due(&self) -> Result<Option<Timestamp>>;
+    /// Stores a delivery after an attempt: no longer in flight, queued again when
+    /// `next_attempt_at` is set.
+    fn finish_attempt(&self, delivery: &Delivery) -> Result<()>;
+    /// Puts a delivery back on the queue at its `next_attempt_at` (a manual resend).
+    fn requeue(&self, delivery: &Delivery) -> Result<()>;
+    /// Puts every delivery left in flight (by a crash) back on the queue, due at `now`.
+    /// Returns how many.
+    fn recover_in_flight(&self, now: Timestamp) -> Result<usize>;
+}

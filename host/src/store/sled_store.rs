@@ -1,0 +1,507 @@
+//! The embedded store on sled: one tree per aggregate, JSON values, keys made for scans.
+//!
+//! Keys (`/` separates parts; tenant names and ids never contain it):
+//! - `tenants`: `name`
+//! - `api_accounts`, `users`, `receivers`, `events`, `deliveries`: `tenant/id`
+//! - `account_index`: `account id` → tenant (login knows only the account id)
+//! - `access_tokens`: `sha256 hex of the token`
+//! - `idempotency`: `tenant/scope/key` → event id
+//! - `fanout`: `event id/tenant` (event ids are time-ordered: oldest job first)
+//! - `by_receiver`: `tenant/receiver id/delivery id` (a receiver's log)
+//! - `queue`: `due ms as 8 big-endian bytes ‖ tenant/delivery id` (a range scan finds what is due)
+//! - `in_flight`: `tenant/delivery id` (claimed, being attempted)
+
+use std::path::Path;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::{Db, Transactional, Tree};
+
+use super::{AccessToken, DeliveryQuery, DueDelivery, Error, FanoutJob, Published, Result, Store};
+use crate::domain::{ApiAccount, Delivery, Event, Receiver, Tenant, Timestamp, User};
+
+/// The sled-backed [`Store`].
+#[derive(Clone)]
+pub struct SledStore {
+    db: Db,
+    tenants: Tree,
+    api_accounts: Tree,
+    account_index: Tree,
+    users: Tree,
+    access_tokens: Tree,
+    receivers: Tree,
+    events: Tree,
+    idempotency: Tree,
+    fanout: Tree,
+    deliveries: Tree,
+    by_receiver: Tree,
+    queue: Tree,
+    in_flight: Tree,
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledStore").finish_non_exhaustive()
+    }
+}
+
+fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::Backend(Box::new(e))
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(Error::Corrupt)
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(Error::Corrupt)
+}
+
+fn key(tenant: &str, id: &str) -> String {
+    format!("{tenant}/{id}")
+}
+
+fn queue_key(due: Timestamp, tenant: &str, delivery: &str) -> Vec<u8> {
+    let mut k = due.ms().to_be_bytes().to_vec();
+    k.extend_from_slice(key(tenant, delivery).as_bytes());
+    k
+}
+
+fn split_key(bytes: &[u8]) -> Option<(String, String)> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let (a, b) = text.split_once('/')?;
+    Some((a.to_owned(), b.to_owned()))
+}
+
+/// Runs a transaction whose closure fails with our own `Error`.
+fn abort<T>(e: Error) -> std::result::Result<T, ConflictableTransactionError<Error>> {
+    Err(ConflictableTransactionError::Abort(e))
+}
+
+fn tx_result<T>(r: std::result::Result<T, TransactionError<Error>>) -> Result<T> {
+    r.map_err(|e| match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => backend(e),
+    })
+}
+
+fn tx_encode<T: Serialize>(
+    value: &T,
+) -> std::result::Result<Vec<u8>, ConflictableTransactionError<Error>> {
+    encode(value).or_else(abort)
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let db = sled::Config::new()
+            .path(dir)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(backend)?;
+        let tree = |name: &str| db.open_tree(name).map_err(backend);
+        Ok(Self {
+            tenants: tree("tenants")?,
+            api_accounts: tree("api_accounts")?,
+            account_index: tree("account_index")?,
+            users: tree("users")?,
+            access_tokens: tree("access_tokens")?,
+            receivers: tree("receivers")?,
+            events: tree("events")?,
+            idempotency: tree("idempotency")?,
+            fanout: tree("fanout")?,
+            deliveries: tree("deliveries")?,
+            by_receiver: tree("by_receiver")?,
+            queue: tree("queue")?,
+            in_flight: tree("in_flight")?,
+            db,
+        })
+    }
+
+    fn get<T: DeserializeOwned>(tree: &Tree, key: &str) -> Result<Option<T>> {
+        tree.get(key)
+            .map_err(backend)?
+            .map(|v| decode(&v))
+            .transpose()
+    }
+
+    fn list<T: DeserializeOwned>(tree: &Tree, tenant: &str) -> Result<Vec<T>> {
+        tree.scan_prefix(format!("{tenant}/"))
+            .map(|kv| decode(&kv.map_err(backend)?.1))
+            .collect()
+    }
+
+    fn put<T: Serialize>(tree: &Tree, key: &str, value: &T) -> Result<()> {
+        tree.insert(key, encode(value)?).map_err(backend)?;
+        Ok(())
+    }
+}
+
+fn tx_put_delivery(
+    deliveries: &TransactionalTree,
+    queue: &TransactionalTree,
+    delivery: &Delivery,
+) -> std::result::Result<(), ConflictableTransactionError<Error>> {
+    deliveries.insert(
+        key(&delivery.tenant, &delivery.id).as_bytes(),
+        tx_encode(delivery)?,
+    )?;
+    if let Some(due) = delivery.next_attempt_at {
+        queue.insert(queue_key(due, &delivery.tenant, &delivery.id), &[])?;
+    }
+    Ok(())
+}
+
+impl Store for SledStore {
+    fn flush(&self) -> Result<()> {
+        self.db.flush().map_err(backend)?;
+        Ok(())
+    }
+
+    fn create_tenant(&self, tenant: &Tenant, account: &ApiAccount, user: &User) -> Result<()> {
+        let r = (
+            &self.tenants,
+            &self.api_accounts,
+            &self.account_index,
+            &self.users,
+        )
+            .transaction(|(tenants, accounts, index, users)| {
+                if tenants.get(&tenant.name)?.is_some() {
+                    return abort(Error::Conflict(format!("tenant {:?}", tenant.name)));
+                }
+                tenants.insert(tenant.name.as_bytes(), tx_encode(tenant)?)?;
+                accounts.insert(
+                    key(&tenant.name, &account.id).as_bytes(),
+                    tx_encode(account)?,
+                )?;
+                index.insert(account.id.as_bytes(), tenant.name.as_bytes())?;
+                users.insert(key(&tenant.name, &user.id).as_bytes(), tx_encode(user)?)?;
+                Ok(())
+            });
+        tx_result(r)
+    }
+
+    fn tenant(&self, name: &str) -> Result<Option<Tenant>> {
+        Self::get(&self.tenants, name)
+    }
+
+    fn tenants(&self) -> Result<Vec<Tenant>> {
+        self.tenants
+            .iter()
+            .map(|kv| decode(&kv.map_err(backend)?.1))
+            .collect()
+    }
+
+    fn put_api_account(&self, account: &ApiAccount) -> Result<()> {
+        let r = (&self.api_accounts, &self.account_index).transaction(|(accounts, index)| {
+            accounts.insert(
+                key(&account.tenant, &account.id).as_bytes(),
+                tx_encode(account)?,
+            )?;
+            index.insert(account.id.as_bytes(), account.tenant.as_bytes())?;
+            Ok(())
+        });
+        tx_result(r)
+    }
+
+    fn api_account(&self, tenant: &str, id: &str) -> Result<Option<ApiAccount>> {
+        Self::get(&self.api_accounts, &key(tenant, id))
+    }
+
+    fn find_api_account(&self, id: &str) -> Result<Option<ApiAccount>> {
+        let Some(tenant) = self.account_index.get(id).map_err(backend)? else {
+            return Ok(None);
+        };
+        let tenant = String::from_utf8_lossy(&tenant).into_owned();
+        self.api_account(&tenant, id)
+    }
+
+    fn api_accounts(&self, tenant: &str) -> Result<Vec<ApiAccount>> {
+        Self::list(&self.api_accounts, tenant)
+    }
+
+    fn update_api_account(
+        &self,
+        tenant: &str,
+        id: &str,
+        change: &mut dyn FnMut(&mut ApiAccount) -> bool,
+    ) -> Result<Option<ApiAccount>> {
+        let k = key(tenant, id);
+        // Compare-and-swap until no concurrent writer got in between: the TOTP step and
+        // the failure counter must never lose an update.
+        loop {
+            let Some(old) = self.api_accounts.get(&k).map_err(backend)? else {
+                return Ok(None);
+            };
+            let mut account: ApiAccount = decode(&old)?;
+            if !change(&mut account) {
+                return Ok(Some(account));
+            }
+            let new = encode(&account)?;
+            match self
+                .api_accounts
+                .compare_and_swap(&k, Some(&old), Some(new))
+                .map_err(backend)?
+            {
+                Ok(()) => return Ok(Some(account)),
+                Err(_) => continue,
+            }
+        }
+    }
+
+    fn delete_api_account(&self, tenant: &str, id: &str) -> Result<bool> {
+        let removed = self.api_accounts.remove(key(tenant, id)).map_err(backend)?;
+        self.account_index.remove(id).map_err(backend)?;
+        for entry in self.access_tokens.iter() {
+            let (hash, value) = entry.map_err(backend)?;
+            let token: AccessToken = decode(&value)?;
+            if token.tenant == tenant && token.account == id {
+                self.access_tokens.remove(hash).map_err(backend)?;
+            }
+        }
+        Ok(removed.is_some())
+    }
+
+    fn put_user(&self, user: &User) -> Result<()> {
+        Self::put(&self.users, &key(&user.tenant, &user.id), user)
+    }
+
+    fn user(&self, tenant: &str, id: &str) -> Result<Option<User>> {
+        Self::get(&self.users, &key(tenant, id))
+    }
+
+    fn users(&self, tenant: &str) -> Result<Vec<User>> {
+        Self::list(&self.users, tenant)
+    }
+
+    fn delete_user(&self, tenant: &str, id: &str) -> Result<bool> {
+        Ok(self
+            .users
+            .remove(key(tenant, id))
+            .map_err(backend)?
+            .is_some())
+    }
+
+    fn put_access_token(&self, hash: &str, token: &AccessToken) -> Result<()> {
+        Self::put(&self.access_tokens, hash, token)
+    }
+
+    fn access_token(&self, hash: &str) -> Result<Option<AccessToken>> {
+        Self::get(&self.access_tokens, hash)
+    }
+
+    fn delete_access_token(&self, hash: &str) -> Result<bool> {
+        Ok(self.access_tokens.remove(hash).map_err(backend)?.is_some())
+    }
+
+    fn put_receiver(&self, receiver: &Receiver) -> Result<()> {
+        Self::put(
+            &self.receivers,
+            &key(&receiver.tenant, &receiver.id),
+            receiver,
+        )
+    }
+
+    fn receiver(&self, tenant: &str, id: &str) -> Result<Option<Receiver>> {
+        Self::get(&self.receivers, &key(tenant, id))
+    }
+
+    fn receivers(&self, tenant: &str, include_deleted: bool) -> Result<Vec<Receiver>> {
+        let mut all: Vec<Receiver> = Self::list(&self.receivers, tenant)?;
+        if !include_deleted {
+            all.retain(Receiver::is_live);
+        }
+        Ok(all)
+    }
+
+    fn publish(&self, event: &Event, idempotency: Option<(&str, &str)>) -> Result<Published> {
+        let idem_key = idempotency.map(|(scope, k)| format!("{}/{scope}/{k}", event.tenant));
+        let r = (&self.events, &self.fanout, &self.idempotency).transaction(
+            |(events, fanout, idem)| {
+                if let Some(idem_key) = &idem_key {
+                    if let Some(first) = idem.get(idem_key.as_bytes())? {
+                        let first = String::from_utf8_lossy(&first).into_owned();
+                        return Ok(Published::Duplicate(first));
+                    }
+                    idem.insert(idem_key.as_bytes(), event.id.as_bytes())?;
+                }
+                events.insert(key(&event.tenant, &event.id).as_bytes(), tx_encode(event)?)?;
+                fanout.insert(key(&event.id, &event.tenant).as_bytes(), &[])?;
+                Ok(Published::New(event.id.clone()))
+            },
+        );
+        tx_result(r)
+    }
+
+    fn event(&self, tenant: &str, id: &str) -> Result<Option<Event>> {
+        Self::get(&self.events, &key(tenant, id))
+    }
+
+    fn fanout_jobs(&self, limit: usize) -> Result<Vec<FanoutJob>> {
+        let mut jobs = Vec::new();
+        for entry in self.fanout.iter().take(limit) {
+            let (k, _) = entry.map_err(backend)?;
+            if let Some((event, tenant)) = split_key(&k) {
+                jobs.push(FanoutJob { tenant, event });
+            }
+        }
+        Ok(jobs)
+    }
+
+    fn complete_fanout(&self, job: &FanoutJob, deliveries: &[Delivery]) -> Result<()> {
+        let r = (
+            &self.fanout,
+            &self.deliveries,
+            &self.by_receiver,
+            &self.queue,
+        )
+            .transaction(|(fanout, stored, by_receiver, queue)| {
+                for delivery in deliveries {
+                    tx_put_delivery(stored, queue, delivery)?;
+                    let log_key =
+                        format!("{}/{}/{}", delivery.tenant, delivery.receiver, delivery.id);
+                    by_receiver.insert(log_key.as_bytes(), &[])?;
+                }
+                fanout.remove(key(&job.event, &job.tenant).as_bytes())?;
+                Ok(())
+            });
+        tx_result(r)
+    }
+
+    fn delivery(&self, tenant: &str, id: &str) -> Result<Option<Delivery>> {
+        Self::get(&self.deliveries, &key(tenant, id))
+    }
+
+    fn deliveries(&self, tenant: &str, query: &DeliveryQuery) -> Result<Vec<Delivery>> {
+        let wanted = |d: &Delivery| {
+            query.topic.as_ref().is_none_or(|t| &d.topic == t)
+                && query.status.is_none_or(|s| d.status == s)
+                && query.receiver.as_ref().is_none_or(|r| &d.receiver == r)
+        };
+        let before = |id: &str| query.before.as_deref().is_none_or(|b| id < b);
+        let mut out = Vec::new();
+        if let Some(receiver) = &query.receiver {
+            for entry in self
+                .by_receiver
+                .scan_prefix(format!("{tenant}/{receiver}/"))
+                .rev()
+            {
+                let (k, _) = entry.map_err(backend)?;
+                let k = String::from_utf8_lossy(&k);
+                let Some(id) = k.rsplit('/').next() else {
+                    continue;
+                };
+                if !before(id) {
+                    continue;
+                }
+                if let Some(d) = self.delivery(tenant, id)?.filter(wanted) {
+                    out.push(d);
+                    if out.len() >= query.limit {
+                        break;
+                    }
+                }
+            }
+        } else {
+            for entry in self.deliveries.scan_prefix(format!("{tenant}/")).rev() {
+                let (k, v) = entry.map_err(backend)?;
+                let Some((_, id)) = split_key(&k) else {
+                    continue;
+                };
+                if !before(&id) {
+                    continue;
+                }
+                let d: Delivery = decode(&v)?;
+                if wanted(&d) {
+                    out.push(d);
+                    if out.len() >= query.limit {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn claim_due(&self, now: Timestamp, limit: usize) -> Result<Vec<DueDelivery>> {
+        let end = (now.ms().saturating_add(1)).to_be_bytes();
+        let mut claimed = Vec::new();
+        for entry in self.queue.range(..end.as_slice()).take(limit) {
+            let (k, _) = entry.map_err(backend)?;
+            let Some((tenant, delivery)) = split_key(&k[8..]) else {
+                continue;
+            };
+            let r = (&self.queue, &self.in_flight).transaction(|(queue, in_flight)| {
+                // Another claimer may have taken it since the scan.
+                if queue.remove(&*k)?.is_none() {
+                    return Ok(false);
+                }
+                in_flight.insert(key(&tenant, &delivery).as_bytes(), &[])?;
+                Ok(true)
+            });
+            if tx_result(r)? {
+                claimed.push(DueDelivery { tenant, delivery });
+            }
+        }
+        Ok(claimed)
+    }
+
+    fn next_due(&self) -> Result<Option<Timestamp>> {
+        let Some((k, _)) = self.queue.first().map_err(backend)? else {
+            return Ok(None);
+        };
+        let due: [u8; 8] = k
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| backend(std::io::Error::other("malformed queue key")))?;
+        Ok(Some(Timestamp(u64::from_be_bytes(due))))
+    }
+
+    fn finish_attempt(&self, delivery: &Delivery) -> Result<()> {
+        let r = (&self.deliveries, &self.queue, &self.in_flight).transaction(
+            |(deliveries, queue, in_flight)| {
+                in_flight.remove(key(&delivery.tenant, &delivery.id).as_bytes())?;
+                tx_put_delivery(deliveries, queue, delivery)
+            },
+        );
+        tx_result(r)
+    }
+
+    fn requeue(&self, delivery: &Delivery) -> Result<()> {
+        let r = (&self.deliveries, &self.queue).transaction(|(deliveries, queue)| {
+            let k = key(&delivery.tenant, &delivery.id);
+            if let Some(old) = deliveries.get(k.as_bytes())? {
+                let old: Delivery = decode(&old).or_else(abort)?;
+                if let Some(due) = old.next_attempt_at {
+                    queue.remove(queue_key(due, &old.tenant, &old.id))?;
+                }
+            }
+            tx_put_delivery(deliveries, queue, delivery)
+        });
+        tx_result(r)
+    }
+
+    fn recover_in_flight(&self, now: Timestamp) -> Result<usize> {
+        let mut count = 0;
+        for entry in self.in_flight.iter() {
+            let (k, _) = entry.map_err(backend)?;
+            let Some((tenant, id)) = split_key(&k) else {
+                continue;
+            };
+            let r = (&self.deliveries, &self.queue, &self.in_flight).transaction(
+                |(deliveries, queue, in_flight)| {
+                    in_flight.remove(&*k)?;
+                    let Some(stored) = deliveries.get(key(&tenant, &id).as_bytes())? else {
+                        return Ok(());
+                    };
+                    let mut delivery: Delivery = decode(&stored).or_else(abort)?;
+                    delivery.next_attempt_at = Some(now);
+                    tx_put_delivery(deliveries, queue, &delivery)
+                },
+            );
+            tx_result(r)?;
+            count += 1;
+        }
+        Ok(count)
+    }
+}
