@@ -274,6 +274,16 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_loads() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/switchyard.toml");
+        let c = Config::load(Some(&example), env(&[])).expect("example loads");
+        assert_eq!(
+            c.delivery.retry_schedule,
+            Config::default().delivery.retry_schedule
+        );
+    }
+
+    #[test]
     fn unknown_keys_and_bad_values_are_refused() {
         let err = Config::load(None, env(&[("SWITCHYARD_DELIVERY__TIMEOUTT", "5s")]))
             .expect_err("unknown key");

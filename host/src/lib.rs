@@ -98,10 +98,16 @@ impl Server {
         let config = Arc::new(self.config);
         let sled = SledStore::open(&store_dir(&config)).context("cannot open the store")?;
         let store: Arc<dyn Store> = Arc::new(sled);
-        let plugins = Plugins::new(&config.plugins, self.clock.clone(), &config.data_dir)
-            .context("cannot start the plugin runtime")?;
         let client =
             delivery::HttpClient::new(&config.delivery).context("cannot build the HTTP client")?;
+        let plugins = Plugins::new(
+            &config.plugins,
+            self.clock.clone(),
+            &config.data_dir,
+            client.reqwest(),
+        )
+        .await
+        .context("cannot start the plugin runtime")?;
         let app = App {
             commit: GroupCommit::start(store.clone()),
             store,
