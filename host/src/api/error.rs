@@ -105,6 +105,7 @@ impl From<service::Error> for ApiError {
             service::Error::Invalid(detail) => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", detail)
             }
+            service::Error::Forbidden(detail) => Self::forbidden(detail),
             service::Error::Conflict(detail) => Self::new(StatusCode::CONFLICT, "conflict", detail),
             service::Error::Store(e) => Self::internal(&e),
         }

@@ -26,7 +26,7 @@ pub async fn publish(
         ),
         None => None,
     };
-    match events::publish(&app, &caller.tenant, &caller.account, new, key).await? {
+    match events::publish(&app, &caller.tenant, &caller.actor(), new, key).await? {
         Published::New(id) => Ok((StatusCode::ACCEPTED, Json(json!({ "id": id })))),
         Published::Duplicate(id) => {
             Ok((StatusCode::OK, Json(json!({ "id": id, "duplicate": true }))))

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use super::error::ApiError;
 use crate::app::App;
 use crate::auth::{self, Caller};
-use crate::domain::permissions;
+use crate::domain::{AuditEntry, ids, permissions};
 
 /// A JSON body whose errors answer as JSON with what is wrong.
 #[derive(Debug)]
@@ -72,8 +72,12 @@ macro_rules! permission {
 }
 
 permission! {
+    AccountsRead => permissions::ACCOUNTS_READ,
+    AccountsWrite => permissions::ACCOUNTS_WRITE,
+    ApiAccountsManage => permissions::API_ACCOUNTS_MANAGE,
     WebhooksManage => permissions::WEBHOOKS_MANAGE,
     EventsPublish => permissions::EVENTS_PUBLISH,
+    PluginsManage => permissions::PLUGINS_MANAGE,
 }
 
 /// Any authenticated caller of the tenant in the path.
@@ -107,8 +111,23 @@ impl FromRequestParts<App> for Authenticated {
             .map(|t| t.trim().to_owned())
             .ok_or_else(ApiError::unauthenticated)?;
         let now = app.now();
+        let action = format!("{} {}", parts.method, parts.uri.path());
         let caller = app
-            .blocking(move |s| auth::authenticate_bearer(s, now, &tenant, &token))
+            .blocking(move |s| {
+                let caller = auth::authenticate_bearer(s, now, &tenant, &token)?;
+                // Every action taken by impersonation is recorded: "user X via account Y".
+                if let Some(user) = &caller.acting_for {
+                    s.append_audit(&AuditEntry {
+                        id: ids::new("aud"),
+                        tenant: caller.tenant.clone(),
+                        at: now,
+                        api_account: caller.account.clone(),
+                        on_behalf_of: user.clone(),
+                        action,
+                    })?;
+                }
+                Ok::<_, auth::AuthError>(caller)
+            })
             .await?;
         Ok(Self(caller))
     }

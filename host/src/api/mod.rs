@@ -1,11 +1,16 @@
 //! The HTTP API: axum routers per resource, thin handlers, errors mapped in `error`.
 
+mod accounts;
+mod api_accounts;
+mod audit;
 mod auth;
 mod deliveries;
 pub mod error;
 mod events;
 pub mod extract;
 mod health;
+mod oauth;
+mod operator;
 mod receivers;
 mod topics;
 
@@ -22,6 +27,32 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Every route of the host.
 pub fn router(app: App) -> Router {
     let tenant_api = Router::new()
+        .route("/accounts", get(accounts::list).post(accounts::create))
+        .route(
+            "/accounts/{id}",
+            get(accounts::get)
+                .patch(accounts::update)
+                .delete(accounts::delete),
+        )
+        .route(
+            "/api-accounts",
+            get(api_accounts::list).post(api_accounts::create),
+        )
+        .route(
+            "/api-accounts/{id}",
+            get(api_accounts::get)
+                .patch(api_accounts::update)
+                .delete(api_accounts::delete),
+        )
+        .route(
+            "/api-accounts/{id}/rotate-token",
+            post(api_accounts::rotate_token),
+        )
+        .route(
+            "/api-accounts/{id}/rotate-totp",
+            post(api_accounts::rotate_totp),
+        )
+        .route("/audit", get(audit::list))
         .route("/receivers", get(receivers::list).post(receivers::create))
         .route(
             "/receivers/{id}",
@@ -41,6 +72,13 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/auth/login", post(auth::login))
+        .route("/oauth2/token", post(oauth::token))
+        .route("/oauth2/revoke", post(oauth::revoke))
+        .route("/oauth2/introspect", post(oauth::introspect))
+        .route(
+            "/operator/tenants",
+            get(operator::list_tenants).post(operator::create_tenant),
+        )
         .nest("/t/{tenant}/v1", tenant_api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -34,7 +34,7 @@ pub async fn create(
     Authorized(caller, ..): Authorized<WebhooksManage>,
     ApiJson(new): ApiJson<NewReceiver>,
 ) -> Result<(StatusCode, HeaderMap, Json<Receiver>), ApiError> {
-    let receiver = receivers::create(&app, &caller.tenant, &caller.account, new).await?;
+    let receiver = receivers::create(&app, &caller.tenant, &caller.actor(), new).await?;
     let location = format!(
         "{}/receivers/{}",
         app.config.base_url(&caller.tenant),
@@ -64,7 +64,7 @@ pub async fn update(
     ApiJson(patch): ApiJson<ReceiverPatch>,
 ) -> Result<Json<Receiver>, ApiError> {
     Ok(Json(
-        receivers::update(&app, &caller.tenant, &caller.account, &id, patch).await?,
+        receivers::update(&app, &caller.tenant, &caller.actor(), &id, patch).await?,
     ))
 }
 
@@ -75,6 +75,6 @@ pub async fn delete(
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<Receiver>, ApiError> {
     Ok(Json(
-        receivers::delete(&app, &caller.tenant, &caller.account, &id).await?,
+        receivers::delete(&app, &caller.tenant, &caller.actor(), &id).await?,
     ))
 }

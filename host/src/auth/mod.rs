@@ -4,6 +4,8 @@ mod credentials;
 mod login;
 mod session;
 
-pub use credentials::{Credentials, hash_token, new_secret_token, totp_uri, verify_totp};
+pub use credentials::{
+    Credentials, hash_token, new_secret_token, new_totp_secret, totp_uri, verify_totp,
+};
 pub use login::{LoginError, Session, login};
-pub use session::{AuthError, Caller, authenticate_bearer};
+pub use session::{AuthError, Caller, ExchangeError, authenticate_bearer, exchange, session};

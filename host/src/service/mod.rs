@@ -1,5 +1,7 @@
 //! Domain services: the rules behind every API call, shared by the API and the admin UI.
 
+pub mod accounts;
+pub mod api_accounts;
 pub mod deliveries;
 pub mod events;
 pub mod receivers;
@@ -16,6 +18,9 @@ pub enum Error {
     /// The input breaks a rule; the message says which.
     #[error("{0}")]
     Invalid(String),
+    /// The caller may not do this.
+    #[error("{0}")]
+    Forbidden(String),
     /// It conflicts with what exists.
     #[error("{0}")]
     Conflict(String),

@@ -8,7 +8,7 @@ mod commit;
 mod sled_store;
 
 use crate::domain::{
-    ApiAccount, Delivery, DeliveryStatus, Event, Receiver, Tenant, Timestamp, User,
+    ApiAccount, AuditEntry, Delivery, DeliveryStatus, Event, Receiver, Tenant, Timestamp, User,
 };
 
 pub use commit::GroupCommit;
@@ -117,6 +117,8 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         change: &mut dyn FnMut(&mut ApiAccount) -> bool,
     ) -> Result<Option<ApiAccount>>;
+    /// Revokes every access token of an API account.
+    fn revoke_sessions(&self, tenant: &str, account: &str) -> Result<usize>;
     /// Deletes an API account and its access tokens.
     fn delete_api_account(&self, tenant: &str, id: &str) -> Result<bool>;
 
@@ -135,6 +137,11 @@ pub trait Store: Send + Sync + 'static {
     fn access_token(&self, hash: &str) -> Result<Option<AccessToken>>;
     /// Forgets an access token.
     fn delete_access_token(&self, hash: &str) -> Result<bool>;
+
+    /// Appends to the tenant's audit trail.
+    fn append_audit(&self, entry: &AuditEntry) -> Result<()>;
+    /// The tenant's audit trail, newest first.
+    fn audit(&self, tenant: &str, limit: usize) -> Result<Vec<AuditEntry>>;
 
     /// Inserts or replaces a receiver.
     fn put_receiver(&self, receiver: &Receiver) -> Result<()>;

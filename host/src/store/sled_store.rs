@@ -5,6 +5,7 @@
 //! - `api_accounts`, `users`, `receivers`, `events`, `deliveries`: `tenant/id`
 //! - `account_index`: `account id` → tenant (login knows only the account id)
 //! - `access_tokens`: `sha256 hex of the token`
+//! - `audit`: `tenant/entry id` (actions taken by impersonation)
 //! - `idempotency`: `tenant/scope/key` → event id
 //! - `fanout`: `event id/tenant` (event ids are time-ordered: oldest job first)
 //! - `by_receiver`: `tenant/receiver id/delivery id` (a receiver's log)
@@ -19,7 +20,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use sled::{Db, Transactional, Tree};
 
 use super::{AccessToken, DeliveryQuery, DueDelivery, Error, FanoutJob, Published, Result, Store};
-use crate::domain::{ApiAccount, Delivery, Event, Receiver, Tenant, Timestamp, User};
+use crate::domain::{ApiAccount, AuditEntry, Delivery, Event, Receiver, Tenant, Timestamp, User};
 
 /// The sled-backed [`Store`].
 #[derive(Clone)]
@@ -30,6 +31,7 @@ pub struct SledStore {
     account_index: Tree,
     users: Tree,
     access_tokens: Tree,
+    audit: Tree,
     receivers: Tree,
     events: Tree,
     idempotency: Tree,
@@ -107,6 +109,7 @@ impl SledStore {
             account_index: tree("account_index")?,
             users: tree("users")?,
             access_tokens: tree("access_tokens")?,
+            audit: tree("audit")?,
             receivers: tree("receivers")?,
             events: tree("events")?,
             idempotency: tree("idempotency")?,
@@ -250,16 +253,23 @@ impl Store for SledStore {
         }
     }
 
-    fn delete_api_account(&self, tenant: &str, id: &str) -> Result<bool> {
-        let removed = self.api_accounts.remove(key(tenant, id)).map_err(backend)?;
-        self.account_index.remove(id).map_err(backend)?;
+    fn revoke_sessions(&self, tenant: &str, account: &str) -> Result<usize> {
+        let mut revoked = 0;
         for entry in self.access_tokens.iter() {
             let (hash, value) = entry.map_err(backend)?;
             let token: AccessToken = decode(&value)?;
-            if token.tenant == tenant && token.account == id {
+            if token.tenant == tenant && token.account == account {
                 self.access_tokens.remove(hash).map_err(backend)?;
+                revoked += 1;
             }
         }
+        Ok(revoked)
+    }
+
+    fn delete_api_account(&self, tenant: &str, id: &str) -> Result<bool> {
+        let removed = self.api_accounts.remove(key(tenant, id)).map_err(backend)?;
+        self.account_index.remove(id).map_err(backend)?;
+        self.revoke_sessions(tenant, id)?;
         Ok(removed.is_some())
     }
 
@@ -293,6 +303,19 @@ impl Store for SledStore {
 
     fn delete_access_token(&self, hash: &str) -> Result<bool> {
         Ok(self.access_tokens.remove(hash).map_err(backend)?.is_some())
+    }
+
+    fn append_audit(&self, entry: &AuditEntry) -> Result<()> {
+        Self::put(&self.audit, &key(&entry.tenant, &entry.id), entry)
+    }
+
+    fn audit(&self, tenant: &str, limit: usize) -> Result<Vec<AuditEntry>> {
+        self.audit
+            .scan_prefix(format!("{tenant}/"))
+            .rev()
+            .take(limit)
+            .map(|kv| decode(&kv.map_err(backend)?.1))
+            .collect()
     }
 
     fn put_receiver(&self, receiver: &Receiver) -> Result<()> {

@@ -1,0 +1,81 @@
+//! `/operator/*`: for whoever runs the host, with the configured operator token.
+
+use axum::Json;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+use super::error::ApiError;
+use super::extract::ApiJson;
+use crate::app::App;
+use crate::domain::Tenant;
+use crate::service::tenants::{self, Initialized};
+
+/// A caller holding the operator token.
+#[derive(Debug)]
+pub struct Operator;
+
+impl FromRequestParts<App> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let Some(expected) = app
+            .config
+            .operator_token
+            .as_deref()
+            .filter(|t| !t.is_empty())
+        else {
+            return Err(ApiError::not_found(
+                "the operator API is off (set operator_token to enable it)",
+            ));
+        };
+        let given = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+            Ok(Self)
+        } else {
+            Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "the operator token is required (Authorization: Bearer …)",
+            ))
+        }
+    }
+}
+
+/// `POST /operator/tenants`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenant {
+    /// The tenant's name (lowercase letters, digits, '-').
+    #[serde(alias = "tenant")]
+    pub name: String,
+}
+
+/// `POST /operator/tenants`: creates a tenant; answers the same JSON as `init`.
+pub async fn create_tenant(
+    State(app): State<App>,
+    _: Operator,
+    ApiJson(new): ApiJson<NewTenant>,
+) -> Result<(StatusCode, Json<Initialized>), ApiError> {
+    let now = app.now();
+    let config = app.config.clone();
+    let created = app
+        .blocking(move |s| tenants::create(s, &config, &new.name, now))
+        .await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// `GET /operator/tenants`.
+pub async fn list_tenants(
+    State(app): State<App>,
+    _: Operator,
+) -> Result<Json<Vec<Tenant>>, ApiError> {
+    Ok(Json(app.blocking(|s| s.tenants()).await?))
+}
