@@ -258,22 +258,42 @@ impl TestServer {
         }
     }
 
-    /// Logs the super-admin API account in; `step_offset` picks a code of a later
-    /// step (inside the ±1 skew window) when a test logs in twice within one step.
-    pub async fn login_at(&self, step_offset: u64) -> anyhow::Result<reqwest::Response> {
+    /// Logs the super-admin in and returns an API client with the access token.
+    pub async fn api(&self) -> Api {
         let account = &self.admin.api_account;
-        let code = totp_code(&account.totp_secret, self.now_ms() + step_offset * 30_000);
-        Ok(self
-            .http
-            .post(self.url("/auth/login"))
-            .json(&json!({"account": account.id, "token": account.token, "totp": code}))
-            .send()
-            .await?)
+        self.api_as(&account.id, &account.token, &account.totp_secret, 0)
+            .await
     }
 
-    /// Logs in and returns an API client with the access token.
-    pub async fn api(&self) -> Api {
-        let response = self.login_at(0).await.expect("login request");
+    /// Logs an API account in with the code of `step_offset` steps from now (a test
+    /// that logs in twice within one step uses the next one, inside the skew window).
+    pub async fn login_as(
+        &self,
+        account: &str,
+        token: &str,
+        totp_secret: &str,
+        step_offset: u64,
+    ) -> reqwest::Response {
+        let code = totp_code(totp_secret, self.now_ms() + step_offset * 30_000);
+        self.http
+            .post(self.url("/auth/login"))
+            .json(&json!({"account": account, "token": token, "totp": code}))
+            .send()
+            .await
+            .expect("login request")
+    }
+
+    /// Logs an API account in, expecting success, and returns its client.
+    pub async fn api_as(
+        &self,
+        account: &str,
+        token: &str,
+        totp_secret: &str,
+        step_offset: u64,
+    ) -> Api {
+        let response = self
+            .login_as(account, token, totp_secret, step_offset)
+            .await;
         assert_eq!(response.status(), 200, "login succeeds");
         let body: Value = response.json().await.expect("login JSON");
         Api {
@@ -350,6 +370,29 @@ impl Api {
             .expect("POST");
         assert_eq!(status, expect, "POST {path}: {answer}");
         answer
+    }
+
+    /// A client of the same base URL with another access token.
+    pub fn with_token(&self, token: &str) -> Api {
+        Api {
+            token: token.to_owned(),
+            ..self.clone()
+        }
+    }
+
+    /// `PATCH` with a JSON body, expecting `expect`.
+    pub async fn patch(&self, path: &str, body: Value, expect: u16) -> Value {
+        let (status, answer) = self
+            .call(reqwest::Method::PATCH, path, Some(body))
+            .await
+            .expect("PATCH");
+        assert_eq!(status, expect, "PATCH {path}: {answer}");
+        answer
+    }
+
+    /// The status of a call.
+    pub async fn status(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> u16 {
+        self.call(method, path, body).await.expect("request").0
     }
 
     /// Adds a receiver, expecting 201; returns its id.
