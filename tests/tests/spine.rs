@@ -130,6 +130,8 @@ async fn a_receiver_that_keeps_failing_is_retried_on_schedule_then_failed() {
         assert_eq!(again.body, first.body);
     }
 
+    // Hours went by on the manual clock: the first session expired.
+    let api = server.api().await;
     let delivery = eventually(WAIT, || async {
         let d = api.get(&format!("/deliveries/{id}")).await;
         (d["status"] == "failed").then_some(d)
@@ -182,6 +184,7 @@ async fn a_failure_then_success_ends_delivered() {
     let second = receiver.next(WAIT).await;
     assert_eq!(first.header("webhook-id"), second.header("webhook-id"));
     let id = second.header("webhook-id").expect("Webhook-Id").to_owned();
+    let api = server.api().await;
     let delivery = eventually(WAIT, || async {
         let d = api.get(&format!("/deliveries/{id}")).await;
         (d["status"] == "delivered").then_some(d)

@@ -178,9 +178,11 @@ mod tests {
         assert!(a.sees(&sales));
         assert!(!a.sees(&support));
         assert!(!a.sees(&attrs(&[])), "a missing scoped attribute is denied");
-        let both = scoped(&[("org_unit", &["sales", "support"]), ("country", &["*"])]);
+        let both = scoped(&[("org_unit", &["sales", "support"]), ("country", &["nl"])]);
         assert!(both.sees(&sales));
         assert!(!both.sees(&support), "support has no country");
+        let any_country = scoped(&[("org_unit", &["support"]), ("country", &["*"])]);
+        assert!(any_country.sees(&support), "`*` covers a missing attribute too");
         assert!(!scoped(&[]).sees(&sales), "no scope sees nothing");
         assert!(Authorizations::super_admin().sees(&support));
         assert!(Authorizations::super_admin().sees(&attrs(&[])));

@@ -235,7 +235,7 @@ impl Plugins {
     }
 
     async fn load_all(&self) -> Result<(), Error> {
-        for (name, bytes) in BUILTIN {
+        for (name, bytes) in BUILTIN_PLUGINS {
             let loaded = self
                 .compile(bytes.to_vec(), true)
                 .await

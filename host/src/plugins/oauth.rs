@@ -41,6 +41,9 @@ pub struct Token {
     pub expires_in: Option<u64>,
 }
 
+/// Token URL, client id, scope, client_secret_basic.
+type CacheKey = (String, String, Option<String>, bool);
+
 #[derive(Debug, Clone)]
 struct Cached {
     token: Token,
@@ -51,7 +54,7 @@ struct Cached {
 pub struct TokenCache {
     http: reqwest::Client,
     clock: SharedClock,
-    entries: Mutex<HashMap<(String, String, Option<String>, bool), Cached>>,
+    entries: Mutex<HashMap<CacheKey, Cached>>,
 }
 
 impl std::fmt::Debug for TokenCache {
