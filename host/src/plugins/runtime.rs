@@ -255,10 +255,10 @@ impl Runtime {
         } = &mut instance;
         let outcome = with_deadline(self.call_timeout, &wait, invoke(store, bound, op)).await;
         *calls += 1;
-        store.data_mut().flush_stderr();
+        let reusable = store.data_mut().flush_stderr();
         match outcome {
             Some(Ok(answer)) => {
-                if reuse {
+                if reuse && reusable {
                     self.put_back(plugin, tenant, instance);
                 }
                 Ok(answer)

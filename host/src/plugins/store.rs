@@ -98,17 +98,21 @@ impl StoreData {
         }
     }
 
-    /// Passes what the plugin wrote to stderr since the last call on to the log.
-    pub(crate) fn flush_stderr(&mut self) {
+    /// Passes what the plugin wrote to stderr since the last call on to the log. Returns
+    /// false once the capture buffer is half full: the instance should then be retired
+    /// before a full buffer makes the plugin's `eprintln!` fail.
+    pub(crate) fn flush_stderr(&mut self) -> bool {
         let contents = self.stderr.contents();
+        let healthy = contents.len() < STDERR_CAPACITY / 2;
         if contents.len() <= self.stderr_logged {
-            return;
+            return healthy;
         }
         let new = String::from_utf8_lossy(&contents[self.stderr_logged..]).into_owned();
         self.stderr_logged = contents.len();
         for line in new.lines().filter(|l| !l.trim().is_empty()) {
             self.plugin_log(tracing::Level::WARN, &format!("stderr: {line}"));
         }
+        healthy
     }
 
     pub(crate) async fn fetch_token(&mut self, grant: Grant) -> Result<Token, String> {
