@@ -100,14 +100,16 @@ impl Server {
         let store: Arc<dyn Store> = Arc::new(sled);
         let client =
             delivery::HttpClient::new(&config.delivery).context("cannot build the HTTP client")?;
-        let plugins = Plugins::new(
-            &config.plugins,
-            self.clock.clone(),
-            &config.data_dir,
-            client.reqwest(),
-        )
-        .await
-        .context("cannot start the plugin runtime")?;
+        // Token endpoints are held to the same address rules as receivers.
+        let mut plugins_config = config.plugins.clone();
+        plugins_config.allow_private_token_urls |= config.delivery.allow_private_targets;
+        let clock = self.clock.clone();
+        let data_dir = config.data_dir.clone();
+        let plugins =
+            tokio::task::spawn_blocking(move || Plugins::new(&plugins_config, clock, &data_dir))
+                .await
+                .context("plugin loading panicked")?
+                .context("cannot start the plugin runtime")?;
         let app = App {
             commit: GroupCommit::start(store.clone()),
             store,

@@ -45,12 +45,6 @@ impl HttpClient {
         })
     }
 
-    /// The underlying client, for other outgoing calls with the same safety rules
-    /// (OAuth2 token requests).
-    pub fn reqwest(&self) -> reqwest::Client {
-        self.client.clone()
-    }
-
     /// Sends `request`; an error says in words what went wrong.
     pub async fn send(&self, request: OutgoingRequest) -> Result<Answer, String> {
         let url = reqwest::Url::parse(&request.url).map_err(|e| format!("invalid URL: {e}"))?;

@@ -182,7 +182,10 @@ mod tests {
         assert!(both.sees(&sales));
         assert!(!both.sees(&support), "support has no country");
         let any_country = scoped(&[("org_unit", &["support"]), ("country", &["*"])]);
-        assert!(any_country.sees(&support), "`*` covers a missing attribute too");
+        assert!(
+            any_country.sees(&support),
+            "`*` covers a missing attribute too"
+        );
         assert!(!scoped(&[]).sees(&sales), "no scope sees nothing");
         assert!(Authorizations::super_admin().sees(&support));
         assert!(Authorizations::super_admin().sees(&attrs(&[])));

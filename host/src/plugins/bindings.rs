@@ -1,126 +1,170 @@
-//! The one bindgen site: host bindings for the three plugin worlds of `wit/`, sharing
-//! one set of `types` and `host` bindings, and the conversions between them and the
-//! plain Rust types the rest of the host uses.
+//! The one bindgen site: the host side of `wit/`. Generated types are converted to and
+//! from the plain ones in `types.rs` here, and nowhere else.
 
-use super::types as plain;
+use wasmtime::component::HasSelf;
 
-wasmtime::component::bindgen!({
-    path: "../wit",
-    world: "auth-protocol",
-    imports: {
-        "switchyard:plugin/host.oauth2-client-credentials": async,
-    },
-    exports: { default: async },
-});
+use super::store::StoreData;
+use super::types;
 
-/// The payload-transform world, sharing the types and host bindings above.
-pub mod transform {
+/// World `auth-protocol`; it also generates the shared `types` and `host` interfaces.
+pub(crate) mod auth {
     wasmtime::component::bindgen!({
+        world: "auth-protocol",
         path: "../wit",
+        imports: { "switchyard:plugin/host.oauth2-client-credentials": async },
+        exports: { default: async },
+    });
+}
+
+/// World `payload-transform`.
+pub(crate) mod transform {
+    wasmtime::component::bindgen!({
         world: "payload-transform",
-        exports: { default: async },
-        with: {
-            "switchyard:plugin/types": super::switchyard::plugin::types,
-            "switchyard:plugin/host": super::switchyard::plugin::host,
-        },
-    });
-}
-
-/// The authorization-filter world, sharing the types and host bindings above.
-pub mod filter {
-    wasmtime::component::bindgen!({
         path: "../wit",
-        world: "authorization-filter",
-        exports: { default: async },
         with: {
-            "switchyard:plugin/types": super::switchyard::plugin::types,
-            "switchyard:plugin/host": super::switchyard::plugin::host,
+            "switchyard:plugin/types": super::auth::switchyard::plugin::types,
+            "switchyard:plugin/host": super::auth::switchyard::plugin::host,
         },
+        exports: { default: async },
     });
 }
 
-pub use switchyard::plugin::types as wit;
+/// World `authorization-filter`.
+pub(crate) mod filter {
+    wasmtime::component::bindgen!({
+        world: "authorization-filter",
+        path: "../wit",
+        with: {
+            "switchyard:plugin/types": super::auth::switchyard::plugin::types,
+            "switchyard:plugin/host": super::auth::switchyard::plugin::host,
+        },
+        exports: { default: async },
+    });
+}
 
-impl From<&plain::Event> for wit::Event {
-    fn from(e: &plain::Event) -> Self {
-        Self {
-            id: e.id.clone(),
-            tenant: e.tenant.clone(),
-            topic: e.topic.clone(),
-            occurred_at_ms: e.occurred_at_ms,
-            subject: e.subject.as_ref().map(|s| wit::Subject {
-                kind: s.kind.clone(),
-                id: s.id.clone(),
-                attributes: s.attributes.clone(),
-            }),
-            content_type: e.content_type.clone(),
-            payload: e.payload.clone(),
-        }
+use auth::switchyard::plugin::host as wit_host;
+use auth::switchyard::plugin::types as wit;
+
+/// Adds the `host` interface (our capabilities) to a linker. All three worlds import
+/// exactly this, so one linker serves every plugin.
+pub(crate) fn add_to_linker(
+    linker: &mut wasmtime::component::Linker<StoreData>,
+) -> wasmtime::Result<()> {
+    wit_host::add_to_linker::<StoreData, HasSelf<StoreData>>(linker, |data| data)?;
+    wit::add_to_linker::<StoreData, HasSelf<StoreData>>(linker, |data| data)
+}
+
+impl wit::Host for StoreData {}
+
+impl wit_host::Host for StoreData {
+    fn log(&mut self, level: wit::Level, message: String) {
+        let level = match level {
+            wit::Level::Trace => tracing::Level::TRACE,
+            wit::Level::Debug => tracing::Level::DEBUG,
+            wit::Level::Info => tracing::Level::INFO,
+            wit::Level::Warn => tracing::Level::WARN,
+            wit::Level::Error => tracing::Level::ERROR,
+        };
+        self.plugin_log(level, &message);
+    }
+
+    fn now_ms(&mut self) -> u64 {
+        self.clock_now_ms()
+    }
+
+    async fn oauth2_client_credentials(
+        &mut self,
+        grant: wit::ClientCredentials,
+    ) -> Result<wit::AccessToken, String> {
+        let grant = super::oauth::Grant {
+            token_url: grant.token_url,
+            client_id: grant.client_id,
+            client_secret: grant.client_secret,
+            scope: grant.scope,
+            auth: match grant.auth {
+                wit::ClientAuth::Basic => super::oauth::ClientAuth::Basic,
+                wit::ClientAuth::Post => super::oauth::ClientAuth::Post,
+            },
+        };
+        self.fetch_token(grant).await.map(|token| wit::AccessToken {
+            token: token.token,
+            token_type: token.token_type,
+            expires_in: token.expires_in,
+        })
     }
 }
 
-impl From<&plain::Principal> for wit::Principal {
-    fn from(p: &plain::Principal) -> Self {
-        Self {
-            id: p.id.clone(),
-            permissions: p.permissions.clone(),
-            scopes: p.scopes.clone(),
-        }
+pub(crate) fn event(e: &types::Event) -> wit::Event {
+    wit::Event {
+        id: e.id.clone(),
+        tenant: e.tenant.clone(),
+        topic: e.topic.clone(),
+        occurred_at_ms: e.occurred_at_ms,
+        subject: e.subject.as_ref().map(|s| wit::Subject {
+            kind: s.kind.clone(),
+            id: s.id.clone(),
+            attributes: s.attributes.clone(),
+        }),
+        content_type: e.content_type.clone(),
+        payload: e.payload.clone(),
     }
 }
 
-impl From<plain::OutgoingRequest> for wit::OutgoingRequest {
-    fn from(r: plain::OutgoingRequest) -> Self {
-        Self {
-            method: r.method,
-            url: r.url,
-            headers: r.headers,
-            body: r.body,
-        }
+pub(crate) fn principal(p: &types::Principal) -> wit::Principal {
+    wit::Principal {
+        id: p.id.clone(),
+        permissions: p.permissions.clone(),
+        scopes: p.scopes.clone(),
     }
 }
 
-impl From<wit::OutgoingRequest> for plain::OutgoingRequest {
-    fn from(r: wit::OutgoingRequest) -> Self {
-        Self {
-            method: r.method,
-            url: r.url,
-            headers: r.headers,
-            body: r.body,
-        }
+pub(crate) fn request(r: types::OutgoingRequest) -> wit::OutgoingRequest {
+    wit::OutgoingRequest {
+        method: r.method,
+        url: r.url,
+        headers: r.headers,
+        body: r.body,
     }
 }
 
-impl From<&plain::DeliveryContext> for wit::DeliveryContext {
-    fn from(c: &plain::DeliveryContext) -> Self {
-        Self {
-            delivery_id: c.delivery_id.clone(),
-            event_id: c.event_id.clone(),
-            topic: c.topic.clone(),
-            attempt: c.attempt,
-        }
+pub(crate) fn from_request(r: wit::OutgoingRequest) -> types::OutgoingRequest {
+    types::OutgoingRequest {
+        method: r.method,
+        url: r.url,
+        headers: r.headers,
+        body: r.body,
     }
 }
 
-impl From<wit::Body> for plain::Body {
-    fn from(b: wit::Body) -> Self {
-        Self {
-            content_type: b.content_type,
-            bytes: b.bytes,
-        }
+pub(crate) fn context(c: &types::DeliveryContext) -> wit::DeliveryContext {
+    wit::DeliveryContext {
+        delivery_id: c.delivery_id.clone(),
+        event_id: c.event_id.clone(),
+        topic: c.topic.clone(),
+        attempt: c.attempt,
     }
 }
 
-/// The plugin's self-description, tagged with the kind the host found it to be.
-pub fn info(i: wit::PluginInfo, kind: plain::PluginKind) -> plain::PluginInfo {
-    plain::PluginInfo {
-        name: i.name,
-        version: i.version,
-        description: i.description,
-        settings: i
+pub(crate) fn settings(s: &types::Settings) -> Vec<(String, String)> {
+    s.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+pub(crate) fn from_body(b: wit::Body) -> types::Body {
+    types::Body {
+        content_type: b.content_type,
+        bytes: b.bytes,
+    }
+}
+
+pub(crate) fn from_info(info: wit::PluginInfo, kind: types::PluginKind) -> types::PluginInfo {
+    types::PluginInfo {
+        name: info.name,
+        version: info.version,
+        description: info.description,
+        settings: info
             .settings
             .into_iter()
-            .map(|s| plain::Setting {
+            .map(|s| types::Setting {
                 name: s.name,
                 description: s.description,
                 secret: s.secret,
@@ -129,9 +173,4 @@ pub fn info(i: wit::PluginInfo, kind: plain::PluginKind) -> plain::PluginInfo {
             .collect(),
         kind,
     }
-}
-
-/// Settings as the WIT list of pairs.
-pub fn settings(s: &plain::Settings) -> wit::Settings {
-    s.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }

@@ -1,159 +1,45 @@
-//! The plugin runtime: the only module that names wasmtime.
+//! The plugin host: the only module that names wasmtime.
 //!
-//! Plugins are WebAssembly components of one of three worlds (`wit/`). Each call runs in
-//! a fresh store with a memory cap and a CPU deadline (epoch interruption, ticked by a
-//! plain OS thread), instantiated from a pre-linked `InstancePre` with the pooling
-//! allocator; compiled code is cached on disk, so a restart does not recompile. The
-//! registry maps names to loaded plugins: tenant plugins shadow global ones, built-ins
-//! are embedded in the binary, and an upload swaps the entry atomically while calls in
-//! flight finish on the version they started with.
+//! Plugins are WebAssembly components implementing one world of `wit/`:
+//! `auth-protocol`, `payload-transform` or `authorization-filter`. Built-in plugins are
+//! embedded in the binary; operators add global ones (upload, or the watched
+//! directory), tenants add their own, which shadow global ones for that tenant only.
+//!
+//! Every call runs sandboxed: an empty WASI context (no files, sockets, environment or
+//! arguments; clocks read the host's Clock; stderr goes to the log), a memory cap, a
+//! wall-clock deadline enforced by epoch interruption, and caps on what a plugin may
+//! return. A call that traps, times out or returns garbage fails alone with a clear
+//! [`Error`]; its instance is thrown away and the next call gets a fresh one.
 
 mod bindings;
+mod builtin;
+mod config;
+mod engine;
+mod error;
 mod oauth;
-mod sandbox;
+mod runtime;
+mod store;
 mod types;
+
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock, Weak};
 
-use serde::{Deserialize, Serialize};
-use wasmtime::component::{Component, Linker};
-use wasmtime::{Engine, Store};
+pub use config::PluginsConfig;
+pub use error::Error;
+pub use types::{
+    Body, DeliveryContext, Event, OutgoingRequest, PluginInfo, PluginKind, PluginStats, Principal,
+    Setting, Settings, Subject,
+};
 
-pub use types::*;
+use runtime::{Answer, Loaded, Op, Runtime, Source};
+use store::HostServices;
 
-use bindings::filter::{AuthorizationFilter, AuthorizationFilterPre};
-use bindings::transform::{PayloadTransform, PayloadTransformPre};
-use bindings::{AuthProtocol, AuthProtocolPre};
-use oauth::TokenCache;
-use sandbox::CallState;
-
-use crate::clock::SharedClock;
-
-/// How often the epoch ticks; CPU deadlines are counted in ticks.
-const TICK: Duration = Duration::from_millis(10);
-/// The largest body or request a plugin may return.
-const MAX_OUTPUT_BYTES: usize = 16 * 1024 * 1024;
-/// The most headers an auth plugin may return.
-const MAX_HEADERS: usize = 100;
-/// The largest component accepted.
-pub const MAX_COMPONENT_BYTES: usize = 32 * 1024 * 1024;
-
-include!(concat!(env!("OUT_DIR"), "/builtin_plugins.rs"));
-
-/// Limits and places of the plugin runtime.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PluginsConfig {
-    /// A directory of global plugins (`*.wasm`) loaded at start-up.
-    pub dir: Option<PathBuf>,
-    /// The longest one call may take, host capabilities (token requests) included.
-    #[serde(with = "humantime_serde")]
-    pub call_timeout: Duration,
-    /// The most linear memory one call may use, in MiB.
-    pub memory_limit_mb: usize,
-}
-
-impl Default for PluginsConfig {
-    fn default() -> Self {
-        Self {
-            dir: None,
-            call_timeout: Duration::from_secs(5),
-            memory_limit_mb: 64,
-        }
-    }
-}
-
-/// What goes wrong with plugins.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// No plugin of that name for this tenant.
-    #[error("no plugin named {0:?}")]
-    NotFound(String),
-    /// The plugin is of another kind than needed.
-    #[error("plugin {name:?} is a {actual} plugin, not a {expected} plugin")]
-    WrongKind {
-        /// The plugin.
-        name: String,
-        /// What was needed.
-        expected: PluginKind,
-        /// What it is.
-        actual: PluginKind,
-    },
-    /// An uploaded component is not a valid plugin.
-    #[error("not a valid plugin: {0}")]
-    Invalid(String),
-    /// Built-in plugins cannot be replaced or removed.
-    #[error("{0:?} is a built-in plugin and cannot be replaced or removed")]
-    BuiltIn(String),
-    /// The call ran out of time.
-    #[error("plugin {0:?} did not finish within its time limit")]
-    Timeout(String),
-    /// The call hit its memory cap.
-    #[error("plugin {0:?} exceeded its memory limit")]
-    ResourceLimit(String),
-    /// The plugin trapped.
-    #[error("plugin {plugin:?} crashed: {message}")]
-    Trap {
-        /// The plugin.
-        plugin: String,
-        /// The trap.
-        message: String,
-    },
-    /// The plugin returned something unusable.
-    #[error("plugin {plugin:?} returned an unusable result: {message}")]
-    BadOutput {
-        /// The plugin.
-        plugin: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// The plugin refused, with its reason.
-    #[error("{0}")]
-    Rejected(String),
-    /// A receiver's settings do not fit the plugin.
-    #[error("{0}")]
-    InvalidSettings(String),
-    /// Reading or writing plugin files failed.
-    #[error("plugin storage: {0}")]
-    Io(#[from] std::io::Error),
-}
-
-/// Which world a loaded plugin implements, ready to instantiate.
-#[derive(Clone)]
-enum Pre {
-    Auth(AuthProtocolPre<CallState>),
-    Transform(PayloadTransformPre<CallState>),
-    Filter(AuthorizationFilterPre<CallState>),
-}
-
-/// A validated, compiled plugin.
-struct Loaded {
-    info: PluginInfo,
-    pre: Pre,
-    built_in: bool,
-}
-
-/// Whose a plugin is.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Owner {
-    Global,
-    Tenant(String),
-}
-
-struct Inner {
-    engine: Engine,
-    linker: Linker<CallState>,
-    registry: RwLock<HashMap<(Owner, String), Arc<Loaded>>>,
-    config: PluginsConfig,
-    clock: SharedClock,
-    tokens: Arc<TokenCache>,
-    store_dir: PathBuf,
-}
-
-/// The plugin runtime; cheap to clone.
+/// The plugin host. Cheap to clone; clones share everything.
 #[derive(Clone)]
 pub struct Plugins {
     inner: Arc<Inner>,
@@ -165,261 +51,218 @@ impl std::fmt::Debug for Plugins {
     }
 }
 
-fn engine(data_dir: &Path, config: &PluginsConfig) -> Result<Engine, Error> {
-    let invalid = |e: wasmtime::Error| Error::Invalid(format!("engine: {e:#}"));
-    let mut c = wasmtime::Config::new();
-    c.wasm_component_model(true);
-    c.epoch_interruption(true);
-    let mut pool = wasmtime::PoolingAllocationConfig::default();
-    pool.total_component_instances(1000)
-        .total_core_instances(4000)
-        .total_memories(2000)
-        .total_tables(4000)
-        .max_memory_size(config.memory_limit_mb.max(1) << 20);
-    c.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
-    let mut cache = wasmtime::CacheConfig::new();
-    cache.with_directory(data_dir.join("compiled"));
-    c.cache(Some(wasmtime::Cache::new(cache).map_err(invalid)?));
-    Engine::new(&c).map_err(invalid)
+struct Inner {
+    runtime: Arc<Runtime>,
+    registry: RwLock<Registry>,
+    /// `<data_dir>/plugins`: uploaded plugins.
+    store_dir: PathBuf,
+    config: PluginsConfig,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[derive(Default)]
+struct Registry {
+    global: HashMap<String, Arc<Loaded>>,
+    tenants: HashMap<String, HashMap<String, Arc<Loaded>>>,
+}
+
+impl Registry {
+    fn find(&self, tenant: &str, name: &str) -> Option<Arc<Loaded>> {
+        self.tenants
+            .get(tenant)
+            .and_then(|plugins| plugins.get(name))
+            .or_else(|| self.global.get(name))
+            .cloned()
+    }
 }
 
 impl Plugins {
-    /// Starts the runtime: the engine, the epoch ticker, the built-in plugins, and the
-    /// plugins uploaded before (under `data_dir`) or found in `config.dir`.
-    pub async fn new(
+    /// Starts the plugin host: the engine with its pooling allocator and epoch ticker,
+    /// the built-in plugins, plugins uploaded earlier (from `data_dir`) and the plugins in
+    /// `config.dir`. Precompiled artifacts are cached (under `data_dir` unless
+    /// `config.cache_dir` says otherwise), so a restart does not recompile. A stored
+    /// plugin that no longer loads is logged and skipped; a built-in that does not load
+    /// is an error.
+    ///
+    /// When called inside a tokio runtime it also starts watching `config.dir`.
+    pub fn new(
         config: &PluginsConfig,
-        clock: SharedClock,
+        clock: crate::clock::SharedClock,
         data_dir: &Path,
-        http: reqwest::Client,
     ) -> Result<Self, Error> {
-        let engine = engine(data_dir, config)?;
-        let mut linker = Linker::new(&engine);
-        let link = |e: wasmtime::Error| Error::Invalid(format!("linker: {e:#}"));
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
-        bindings::switchyard::plugin::types::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
-            &mut linker,
-            |s| s,
+        let engine = engine::new_engine(config)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        engine::spawn_epoch_ticker(&engine, stop.clone())?;
+        let store_dir = data_dir.join("plugins");
+        let cache_dir = config
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| store_dir.join("cache"));
+        let compiler = engine::Compiler::new(engine.clone(), cache_dir)?;
+        let tokens = oauth::TokenCache::new(
+            clock.clone(),
+            config.token_timeout,
+            config.allow_private_token_urls,
         )
-        .map_err(link)?;
-        bindings::switchyard::plugin::host::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
-            &mut linker,
-            |s| s,
-        )
-        .map_err(link)?;
-
-        // A plain OS thread, not a task: a spinning guest must not be able to starve it.
-        let weak = engine.weak();
-        std::thread::Builder::new()
-            .name("plugin-epoch".into())
-            .spawn(move || {
-                while let Some(engine) = weak.upgrade() {
-                    engine.increment_epoch();
-                    drop(engine);
-                    std::thread::sleep(TICK);
-                }
-            })?;
-
+        .map_err(Error::Engine)?;
+        let host = Arc::new(HostServices { clock, tokens });
+        let runtime = Arc::new(Runtime::new(engine, host, compiler, config)?);
         let plugins = Self {
             inner: Arc::new(Inner {
-                tokens: Arc::new(TokenCache::new(http, clock.clone())),
-                engine,
-                linker,
-                registry: RwLock::new(HashMap::new()),
+                runtime,
+                registry: RwLock::new(Registry::default()),
+                store_dir,
                 config: config.clone(),
-                clock,
-                store_dir: data_dir.join("plugins"),
+                stop,
             }),
         };
-        plugins.load_all().await?;
+
+        // Loading calls describe(), which is async. Run it on a private runtime on a
+        // scoped thread, so `new` works both inside and outside a tokio runtime.
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(Error::Io)?;
+                    rt.block_on(plugins.load_all())
+                })
+                .join()
+                .unwrap_or_else(|_| Err(Error::Engine("plugin loading panicked".into())))
+        })?;
+
+        if let (Some(dir), Ok(handle)) = (config.dir.clone(), tokio::runtime::Handle::try_current())
+        {
+            handle.spawn(watch_dir(
+                Arc::downgrade(&plugins.inner),
+                dir,
+                config.dir_poll_interval,
+            ));
+        }
         Ok(plugins)
     }
 
     async fn load_all(&self) -> Result<(), Error> {
-        for (name, bytes) in BUILTIN_PLUGINS {
+        for (package, bytes) in builtin::BUILTIN_PLUGINS {
             let loaded = self
-                .compile(bytes.to_vec(), true)
+                .inner
+                .runtime
+                .load(Arc::from(*bytes), Source::BuiltIn)
                 .await
-                .map_err(|e| Error::Invalid(format!("built-in plugin {name}: {e}")))?;
-            self.register(Owner::Global, loaded);
+                .map_err(|e| {
+                    Error::Engine(format!("built-in plugin {package} does not load: {e}"))
+                })?;
+            self.write_registry()
+                .global
+                .insert(loaded.info.name.clone(), Arc::new(loaded));
         }
-        let mut dirs: Vec<(Owner, PathBuf)> = Vec::new();
-        if let Some(dir) = &self.inner.config.dir {
-            dirs.push((Owner::Global, dir.clone()));
-        }
-        dirs.push((Owner::Global, self.inner.store_dir.join("global")));
-        if let Ok(tenants) = std::fs::read_dir(self.inner.store_dir.join("tenants")) {
-            for entry in tenants.flatten() {
-                let tenant = entry.file_name().to_string_lossy().into_owned();
-                dirs.push((Owner::Tenant(tenant), entry.path()));
+        for path in wasm_files(&self.inner.store_dir.join("global")) {
+            if let Err(e) = self
+                .load_file(None, &path, Source::Uploaded(path.clone()))
+                .await
+            {
+                tracing::error!(path = %path.display(), error = %e, "skipping stored plugin");
             }
         }
-        for (owner, dir) in dirs {
-            let Ok(entries) = std::fs::read_dir(&dir) else {
+        let tenants_dir = self.inner.store_dir.join("tenants");
+        for entry in std::fs::read_dir(&tenants_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let Some(tenant) = entry.file_name().to_str().and_then(tenant_from_dir) else {
                 continue;
             };
-            for path in entries.flatten().map(|e| e.path()) {
-                if path.extension().is_none_or(|e| e != "wasm") {
-                    continue;
+            for path in wasm_files(&entry.path()) {
+                if let Err(e) = self
+                    .load_file(Some(&tenant), &path, Source::Uploaded(path.clone()))
+                    .await
+                {
+                    tracing::error!(path = %path.display(), tenant, error = %e, "skipping stored plugin");
                 }
-                let loaded = match std::fs::read(&path) {
-                    Ok(bytes) => self.compile(bytes, false).await,
-                    Err(e) => Err(e.into()),
-                };
-                match loaded {
-                    Ok(loaded) => self.register(owner.clone(), loaded),
-                    Err(e) => {
-                        tracing::error!(path = %path.display(), error = %e, "skipping plugin")
-                    }
+            }
+        }
+        if let Some(dir) = &self.inner.config.dir {
+            for path in wasm_files(dir) {
+                if let Err(e) = self.load_file(None, &path, Source::Dir(path.clone())).await {
+                    tracing::error!(path = %path.display(), error = %e, "skipping plugin in the plugin directory");
                 }
             }
         }
         Ok(())
     }
 
-    fn register(&self, owner: Owner, loaded: Loaded) {
-        let name = loaded.info.name.clone();
-        if let Ok(mut registry) = self.inner.registry.write() {
-            registry.insert((owner, name), Arc::new(loaded));
-        }
-    }
-
-    /// Validates and compiles a component: it must implement exactly one plugin world,
-    /// link against the host's capabilities only, and describe itself.
-    async fn compile(&self, bytes: Vec<u8>, built_in: bool) -> Result<Loaded, Error> {
-        let invalid = |e: wasmtime::Error| Error::Invalid(format!("{e:#}"));
-        let engine = self.inner.engine.clone();
-        // Compiling takes milliseconds (or a cache read): off the async threads.
-        let component = tokio::task::spawn_blocking(move || Component::new(&engine, bytes))
-            .await
-            .map_err(|e| Error::Invalid(format!("compilation failed: {e}")))?
-            .map_err(invalid)?;
-        let exports: Vec<String> = component
-            .component_type()
-            .exports(&self.inner.engine)
-            .map(|(name, _)| name.to_owned())
-            .collect();
-        let has = |name: &str| exports.iter().any(|e| e == name);
-        let pre = self
-            .inner
-            .linker
-            .instantiate_pre(&component)
-            .map_err(invalid)?;
-        let pre = match (has("authenticate"), has("transform"), has("allow")) {
-            (true, false, false) => Pre::Auth(AuthProtocolPre::new(pre).map_err(invalid)?),
-            (false, true, false) => Pre::Transform(PayloadTransformPre::new(pre).map_err(invalid)?),
-            (false, false, true) => Pre::Filter(AuthorizationFilterPre::new(pre).map_err(invalid)?),
-            _ => {
-                return Err(Error::Invalid(format!(
-                    "a plugin exports describe and exactly one of authenticate, transform or allow; this one exports {exports:?}"
-                )));
-            }
-        };
-        let info = self.describe(&pre).await?;
-        if !is_valid_name(&info.name) {
-            return Err(Error::Invalid(format!(
-                "plugin name {:?} must be 1 to 64 lowercase letters, digits or '-'",
-                info.name
-            )));
-        }
-        Ok(Loaded {
-            info,
-            pre,
-            built_in,
-        })
-    }
-
-    async fn describe(&self, pre: &Pre) -> Result<PluginInfo, Error> {
-        let mut store = self.store("(loading)", "", false);
-        let name = "(loading)".to_owned();
-        let call = async {
-            match pre {
-                Pre::Auth(p) => {
-                    let i = p.instantiate_async(&mut store).await?;
-                    let info = i.call_describe(&mut store).await?;
-                    Ok(bindings::info(info, PluginKind::AuthProtocol))
-                }
-                Pre::Transform(p) => {
-                    let i = p.instantiate_async(&mut store).await?;
-                    let info = i.call_describe(&mut store).await?;
-                    Ok(bindings::info(info, PluginKind::PayloadTransform))
-                }
-                Pre::Filter(p) => {
-                    let i = p.instantiate_async(&mut store).await?;
-                    let info = i.call_describe(&mut store).await?;
-                    Ok(bindings::info(info, PluginKind::AuthorizationFilter))
-                }
-            }
-        };
-        self.finish(&name, call).await
-    }
-
-    fn store(&self, plugin: &str, tenant: &str, fresh_tokens: bool) -> Store<CallState> {
-        let state = CallState::new(
-            plugin,
-            tenant,
-            self.inner.config.memory_limit_mb << 20,
-            self.inner.clock.clone(),
-            self.inner.tokens.clone(),
-            fresh_tokens,
-        );
-        let mut store = Store::new(&self.inner.engine, state);
-        store.limiter(|s| &mut s.limits);
-        // Yield to the async runtime at every tick, so the call's timeout can fire even
-        // while the guest spins.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_async_yield_and_update(1);
-        store
-    }
-
-    /// Runs a call under the time limit and maps what can go wrong.
-    async fn finish<T>(
+    async fn load_file(
         &self,
-        plugin: &str,
-        call: impl Future<Output = wasmtime::Result<T>>,
-    ) -> Result<T, Error> {
-        match tokio::time::timeout(self.inner.config.call_timeout, call).await {
-            Err(_) => Err(Error::Timeout(plugin.to_owned())),
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => {
-                let message = format!("{e:#}");
-                if message.contains("memory")
-                    && (message.contains("grow") || message.contains("limit"))
-                {
-                    Err(Error::ResourceLimit(plugin.to_owned()))
-                } else {
-                    Err(Error::Trap {
-                        plugin: plugin.to_owned(),
-                        message,
-                    })
-                }
-            }
-        }
+        tenant: Option<&str>,
+        path: &Path,
+        source: Source,
+    ) -> Result<PluginInfo, Error> {
+        let bytes = std::fs::read(path).map_err(|e| engine::io_context(e, path))?;
+        let loaded = self.inner.runtime.load(Arc::from(bytes), source).await?;
+        self.register(tenant, Arc::new(loaded))
     }
 
-    fn lookup(&self, tenant: &str, name: &str, kind: PluginKind) -> Result<Arc<Loaded>, Error> {
+    fn register(&self, tenant: Option<&str>, loaded: Arc<Loaded>) -> Result<PluginInfo, Error> {
+        let name = loaded.info.name.clone();
+        let info = loaded.info.clone();
+        let mut registry = self.write_registry();
+        if registry
+            .global
+            .get(&name)
+            .is_some_and(|existing| existing.source == Source::BuiltIn)
+        {
+            return Err(Error::BuiltIn(name));
+        }
+        match tenant {
+            None => registry.global.insert(name, loaded),
+            Some(tenant) => registry
+                .tenants
+                .entry(tenant.to_string())
+                .or_default()
+                .insert(name, loaded),
+        };
+        Ok(info)
+    }
+
+    fn read_registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
+        self.inner
+            .registry
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write_registry(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
+        self.inner
+            .registry
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn find(&self, tenant: &str, plugin: &str, kind: PluginKind) -> Result<Arc<Loaded>, Error> {
         let loaded = self
-            .find(tenant, name)
-            .ok_or_else(|| Error::NotFound(name.to_owned()))?;
-        if loaded.info.kind != kind {
+            .read_registry()
+            .find(tenant, plugin)
+            .ok_or_else(|| Error::NotFound(plugin.to_string()))?;
+        if loaded.kind() != kind {
             return Err(Error::WrongKind {
-                name: name.to_owned(),
+                name: plugin.to_string(),
                 expected: kind,
-                actual: loaded.info.kind,
+                actual: loaded.kind(),
             });
         }
         Ok(loaded)
     }
 
-    fn find(&self, tenant: &str, name: &str) -> Option<Arc<Loaded>> {
-        let registry = self.inner.registry.read().ok()?;
-        registry
-            .get(&(Owner::Tenant(tenant.to_owned()), name.to_owned()))
-            .or_else(|| registry.get(&(Owner::Global, name.to_owned())))
-            .cloned()
-    }
-
-    /// Runs an auth-protocol plugin on a request. With `fresh_tokens`, OAuth2 tokens are
-    /// fetched anew rather than taken from the cache.
+    /// Runs auth-protocol plugin `plugin` on `request`. `fresh_tokens` bypasses the
+    /// OAuth2 token cache (for the one retry after a receiver answered 401).
     pub async fn authenticate(
         &self,
         tenant: &str,
@@ -429,42 +272,34 @@ impl Plugins {
         settings: &Settings,
         fresh_tokens: bool,
     ) -> Result<OutgoingRequest, Error> {
-        let loaded = self.lookup(tenant, plugin, PluginKind::AuthProtocol)?;
-        let Pre::Auth(pre) = &loaded.pre else {
-            return Err(Error::NotFound(plugin.to_owned()));
-        };
-        let mut store = self.store(plugin, tenant, fresh_tokens);
-        let (request, context, settings) =
-            (request.into(), context.into(), bindings::settings(settings));
-        let result = self
-            .finish(plugin, async {
-                let i: AuthProtocol = pre.instantiate_async(&mut store).await?;
-                i.call_authenticate(&mut store, &request, &context, &settings)
-                    .await
-            })
-            .await;
-        store.data().flush_output();
-        let request: OutgoingRequest = result?.map_err(Error::Rejected)?.into();
-        let size = request.body.len()
-            + request.url.len()
-            + request
-                .headers
-                .iter()
-                .map(|(k, v)| k.len() + v.len())
-                .sum::<usize>();
-        if size > MAX_OUTPUT_BYTES || request.headers.len() > MAX_HEADERS {
-            return Err(Error::BadOutput {
-                plugin: plugin.to_owned(),
-                message: format!(
-                    "the request is too large ({size} bytes, {} headers)",
-                    request.headers.len()
-                ),
-            });
+        let loaded = self.find(tenant, plugin, PluginKind::AuthProtocol)?;
+        let op = Op::Authenticate(
+            bindings::request(request),
+            bindings::context(context),
+            bindings::settings(settings),
+        );
+        match self
+            .inner
+            .runtime
+            .run(&loaded, tenant, fresh_tokens, op, true)
+            .await?
+        {
+            Answer::Request(Ok(request)) => {
+                let request = bindings::from_request(request);
+                runtime::validate_request(&request)?;
+                Ok(request)
+            }
+            Answer::Request(Err(message)) => Err(Error::Rejected(runtime::truncate(
+                &message,
+                runtime::MAX_MESSAGE,
+            ))),
+            _ => Err(Error::Engine(
+                "authenticate answered with the wrong shape".into(),
+            )),
         }
-        Ok(request)
     }
 
-    /// Runs a payload-transform plugin on an event.
+    /// Runs payload-transform plugin `plugin` on `event`.
     pub async fn transform(
         &self,
         tenant: &str,
@@ -472,33 +307,30 @@ impl Plugins {
         event: &Event,
         settings: &Settings,
     ) -> Result<Body, Error> {
-        let loaded = self.lookup(tenant, plugin, PluginKind::PayloadTransform)?;
-        let Pre::Transform(pre) = &loaded.pre else {
-            return Err(Error::NotFound(plugin.to_owned()));
-        };
-        let mut store = self.store(plugin, tenant, false);
-        let (event, settings) = (event.into(), bindings::settings(settings));
-        let result = self
-            .finish(plugin, async {
-                let i: PayloadTransform = pre.instantiate_async(&mut store).await?;
-                i.call_transform(&mut store, &event, &settings).await
-            })
-            .await;
-        store.data().flush_output();
-        let body: Body = result?.map_err(Error::Rejected)?.into();
-        if body.bytes.len() > MAX_OUTPUT_BYTES {
-            return Err(Error::BadOutput {
-                plugin: plugin.to_owned(),
-                message: format!(
-                    "the body is {} bytes; at most {MAX_OUTPUT_BYTES}",
-                    body.bytes.len()
-                ),
-            });
+        let loaded = self.find(tenant, plugin, PluginKind::PayloadTransform)?;
+        let op = Op::Transform(bindings::event(event), bindings::settings(settings));
+        match self
+            .inner
+            .runtime
+            .run(&loaded, tenant, false, op, true)
+            .await?
+        {
+            Answer::Body(Ok(body)) => {
+                let body = bindings::from_body(body);
+                runtime::validate_body(&body)?;
+                Ok(body)
+            }
+            Answer::Body(Err(message)) => Err(Error::Rejected(runtime::truncate(
+                &message,
+                runtime::MAX_MESSAGE,
+            ))),
+            _ => Err(Error::Engine(
+                "transform answered with the wrong shape".into(),
+            )),
         }
-        Ok(body)
     }
 
-    /// Asks an authorization-filter plugin whether `principal` may see `event`.
+    /// Asks authorization-filter plugin `plugin` whether `principal` may receive `event`.
     pub async fn allow(
         &self,
         tenant: &str,
@@ -507,53 +339,130 @@ impl Plugins {
         principal: &Principal,
         settings: &Settings,
     ) -> Result<bool, Error> {
-        let loaded = self.lookup(tenant, plugin, PluginKind::AuthorizationFilter)?;
-        let Pre::Filter(pre) = &loaded.pre else {
-            return Err(Error::NotFound(plugin.to_owned()));
-        };
-        let mut store = self.store(plugin, tenant, false);
-        let (event, principal, settings) =
-            (event.into(), principal.into(), bindings::settings(settings));
-        let result = self
-            .finish(plugin, async {
-                let i: AuthorizationFilter = pre.instantiate_async(&mut store).await?;
-                i.call_allow(&mut store, &event, &principal, &settings)
-                    .await
-            })
-            .await;
-        store.data().flush_output();
-        result
+        let loaded = self.find(tenant, plugin, PluginKind::AuthorizationFilter)?;
+        let op = Op::Allow(
+            bindings::event(event),
+            bindings::principal(principal),
+            bindings::settings(settings),
+        );
+        match self
+            .inner
+            .runtime
+            .run(&loaded, tenant, false, op, true)
+            .await?
+        {
+            Answer::Allowed(allowed) => Ok(allowed),
+            _ => Err(Error::Engine("allow answered with the wrong shape".into())),
+        }
     }
 
-    /// What the plugin `name` visible to `tenant` says about itself.
-    pub fn info(&self, tenant: &str, name: &str) -> Option<PluginInfo> {
-        self.find(tenant, name).map(|l| l.info.clone())
+    /// What plugin `plugin` says about itself, as `tenant` sees it (a tenant's own plugin
+    /// shadows a global one of the same name).
+    pub fn info(&self, tenant: &str, plugin: &str) -> Option<PluginInfo> {
+        self.read_registry()
+            .find(tenant, plugin)
+            .map(|l| l.info.clone())
     }
 
-    /// The global plugins, and with a tenant also the tenant's own (which shadow them).
+    /// Global plugins (`None`), or the plugins `tenant` sees: global ones and its own,
+    /// its own shadowing global ones. Sorted by name.
     pub fn list(&self, tenant: Option<&str>) -> Vec<PluginInfo> {
-        let Ok(registry) = self.inner.registry.read() else {
-            return Vec::new();
-        };
-        let mut visible: HashMap<&str, &Loaded> = HashMap::new();
-        for ((owner, name), loaded) in registry.iter() {
-            match owner {
-                Owner::Global => {
-                    visible.entry(name).or_insert(loaded);
-                }
-                Owner::Tenant(t) if Some(t.as_str()) == tenant => {
-                    visible.insert(name, loaded);
-                }
-                Owner::Tenant(_) => {}
+        let registry = self.read_registry();
+        let mut by_name: std::collections::BTreeMap<&str, &Arc<Loaded>> = registry
+            .global
+            .iter()
+            .map(|(k, v)| (k.as_str(), v))
+            .collect();
+        if let Some(own) = tenant.and_then(|t| registry.tenants.get(t)) {
+            by_name.extend(own.iter().map(|(k, v)| (k.as_str(), v)));
+        }
+        by_name.into_values().map(|l| l.info.clone()).collect()
+    }
+
+    /// Whether `plugin` as `tenant` sees it is built in (cannot be removed).
+    pub fn is_builtin(&self, tenant: &str, plugin: &str) -> bool {
+        self.read_registry()
+            .find(tenant, plugin)
+            .is_some_and(|l| l.source == Source::BuiltIn)
+    }
+
+    /// Installs a plugin for `tenant` (or globally for `None`): validates it (one world,
+    /// imports the host grants, `describe()` answers with a valid name and settings),
+    /// precompiles it, stores it under the data directory and swaps it in. Calls in
+    /// flight finish on the version they started with. Built-ins cannot be replaced.
+    pub async fn install(&self, tenant: Option<&str>, bytes: &[u8]) -> Result<PluginInfo, Error> {
+        if bytes.len() > 64 << 20 {
+            return Err(Error::Invalid("a component larger than 64 MiB".into()));
+        }
+        let mut loaded = self
+            .inner
+            .runtime
+            .load(Arc::from(bytes), Source::BuiltIn)
+            .await?;
+        let name = loaded.info.name.clone();
+        if self
+            .read_registry()
+            .global
+            .get(&name)
+            .is_some_and(|l| l.source == Source::BuiltIn)
+        {
+            return Err(Error::BuiltIn(name));
+        }
+        let path = self.stored_path(tenant, &name);
+        engine::write_atomically(&path, bytes)?;
+        loaded.source = Source::Uploaded(path);
+        let loaded = Arc::new(loaded);
+        let hash = loaded.hash.clone();
+        let info = self.register(tenant, loaded)?;
+        tracing::info!(
+            plugin = %info.name,
+            version = %info.version,
+            kind = %info.kind,
+            tenant = tenant.unwrap_or("(global)"),
+            sha256 = %hash,
+            "plugin installed"
+        );
+        Ok(info)
+    }
+
+    /// Removes an uploaded plugin of `tenant` (or a global one for `None`). Built-ins
+    /// cannot be removed; a plugin from the watched directory goes away for good only
+    /// when its file is deleted.
+    pub fn remove(&self, tenant: Option<&str>, name: &str) -> Result<(), Error> {
+        let mut registry = self.write_registry();
+        if registry
+            .global
+            .get(name)
+            .is_some_and(|l| l.source == Source::BuiltIn)
+        {
+            return Err(Error::BuiltIn(name.to_string()));
+        }
+        let removed = match tenant {
+            None => registry.global.remove(name),
+            Some(tenant) => registry
+                .tenants
+                .get_mut(tenant)
+                .and_then(|own| own.remove(name)),
+        }
+        .ok_or_else(|| Error::NotFound(name.to_string()))?;
+        drop(registry);
+        if let Source::Uploaded(path) = &removed.source {
+            match std::fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(engine::io_context(e, path)),
             }
         }
-        let mut out: Vec<PluginInfo> = visible.values().map(|l| l.info.clone()).collect();
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        out
+        tracing::info!(
+            plugin = name,
+            tenant = tenant.unwrap_or("(global)"),
+            "plugin removed"
+        );
+        Ok(())
     }
 
-    /// Checks a receiver's settings against a plugin: it exists, is of `kind`, gets
-    /// every required setting and no unknown one.
+    /// Checks a receiver's settings for `plugin`: it exists for `tenant`, is of `kind`,
+    /// every required setting is given (non-empty) and no unknown one is.
     pub fn check_settings(
         &self,
         tenant: &str,
@@ -561,97 +470,148 @@ impl Plugins {
         kind: PluginKind,
         settings: &Settings,
     ) -> Result<(), Error> {
-        let info = self.lookup(tenant, plugin, kind)?.info.clone();
-        if let Some(missing) = info
-            .settings
-            .iter()
-            .find(|s| s.required && settings.get(&s.name).is_none_or(|v| v.is_empty()))
-        {
-            return Err(Error::InvalidSettings(format!(
-                "plugin {plugin:?} requires the setting {:?} ({})",
-                missing.name, missing.description
-            )));
-        }
-        if let Some(unknown) = settings
-            .keys()
-            .find(|k| !info.settings.iter().any(|s| &s.name == *k))
-        {
-            let known: Vec<&str> = info.settings.iter().map(|s| s.name.as_str()).collect();
-            return Err(Error::InvalidSettings(format!(
-                "plugin {plugin:?} has no setting {unknown:?}; it takes {known:?}"
-            )));
-        }
-        Ok(())
+        let loaded = self.find(tenant, plugin, kind)?;
+        check_settings(&loaded.info, settings)
     }
 
-    /// Validates, compiles, stores and swaps in an uploaded plugin, globally (`None`) or
-    /// for one tenant. Calls in flight finish on the version they started with.
-    pub async fn install(&self, tenant: Option<&str>, bytes: &[u8]) -> Result<PluginInfo, Error> {
-        if bytes.len() > MAX_COMPONENT_BYTES {
-            return Err(Error::Invalid(format!(
-                "the component is {} bytes; at most {MAX_COMPONENT_BYTES}",
-                bytes.len()
-            )));
-        }
-        let loaded = self.compile(bytes.to_vec(), false).await?;
-        let name = loaded.info.name.clone();
-        if self
-            .find_owned(&Owner::Global, &name)
-            .is_some_and(|l| l.built_in)
-        {
-            return Err(Error::BuiltIn(name));
-        }
-        let (owner, dir) = self.owner_dir(tenant);
-        std::fs::create_dir_all(&dir)?;
-        let path = dir.join(format!("{name}.wasm"));
-        let partial = dir.join(format!(".{name}.wasm.partial"));
-        std::fs::write(&partial, bytes)?;
-        std::fs::rename(&partial, &path)?;
-        let info = loaded.info.clone();
-        self.register(owner, loaded);
-        tracing::info!(plugin = %name, tenant = ?tenant, kind = %info.kind, version = %info.version, "plugin installed");
-        Ok(info)
+    /// Counters: compilations, cache hits, instances, warm calls.
+    pub fn stats(&self) -> PluginStats {
+        self.inner.runtime.stats()
     }
 
-    /// Removes an uploaded plugin. Built-ins stay.
-    pub fn remove(&self, tenant: Option<&str>, name: &str) -> Result<(), Error> {
-        let (owner, dir) = self.owner_dir(tenant);
-        let Some(loaded) = self.find_owned(&owner, name) else {
-            return Err(Error::NotFound(name.to_owned()));
-        };
-        if loaded.built_in {
-            return Err(Error::BuiltIn(name.to_owned()));
-        }
-        match std::fs::remove_file(dir.join(format!("{name}.wasm"))) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e.into()),
-        }
-        if let Ok(mut registry) = self.inner.registry.write() {
-            registry.remove(&(owner, name.to_owned()));
-        }
-        Ok(())
-    }
-
-    fn find_owned(&self, owner: &Owner, name: &str) -> Option<Arc<Loaded>> {
-        let registry = self.inner.registry.read().ok()?;
-        registry.get(&(owner.clone(), name.to_owned())).cloned()
-    }
-
-    fn owner_dir(&self, tenant: Option<&str>) -> (Owner, PathBuf) {
+    fn stored_path(&self, tenant: Option<&str>, name: &str) -> PathBuf {
         match tenant {
-            None => (Owner::Global, self.inner.store_dir.join("global")),
-            Some(t) => (
-                Owner::Tenant(t.to_owned()),
-                self.inner.store_dir.join("tenants").join(t),
-            ),
+            None => self
+                .inner
+                .store_dir
+                .join("global")
+                .join(format!("{name}.wasm")),
+            Some(t) => self
+                .inner
+                .store_dir
+                .join("tenants")
+                .join(tenant_dir(t))
+                .join(format!("{name}.wasm")),
         }
     }
 }
 
-fn is_valid_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+/// The settings rule of [`Plugins::check_settings`].
+pub(crate) fn check_settings(info: &PluginInfo, settings: &Settings) -> Result<(), Error> {
+    let known: Vec<&str> = info.settings.iter().map(|s| s.name.as_str()).collect();
+    if let Some(unknown) = settings.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(Error::InvalidSettings(if known.is_empty() {
+            format!(
+                "unknown setting `{unknown}`: `{}` takes no settings",
+                info.name
+            )
+        } else {
+            format!(
+                "unknown setting `{unknown}`: `{}` takes {}",
+                info.name,
+                known.join(", ")
+            )
+        }));
+    }
+    let missing: Vec<&str> = info
+        .settings
+        .iter()
+        .filter(|s| s.required && settings.get(&s.name).is_none_or(|v| v.is_empty()))
+        .map(|s| s.name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::InvalidSettings(format!(
+            "`{}` requires {}",
+            info.name,
+            missing
+                .iter()
+                .map(|m| format!("`{m}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// A tenant's directory name: the tenant itself when it is a plain slug, else hex.
+fn tenant_dir(tenant: &str) -> String {
+    let plain = !tenant.is_empty()
+        && tenant.len() <= 64
+        && !tenant.starts_with("x-")
+        && tenant
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if plain {
+        tenant.to_string()
+    } else {
+        format!("x-{}", hex::encode(tenant))
+    }
+}
+
+fn tenant_from_dir(dir: &str) -> Option<String> {
+    match dir.strip_prefix("x-") {
+        Some(encoded) => hex::decode(encoded)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok()),
+        None => Some(dir.to_string()),
+    }
+}
+
+fn wasm_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wasm") && p.is_file())
+        .collect();
+    files.sort();
+    files
+}
+
+/// Polls the plugin directory: loads new and changed files, unloads removed ones. Ends
+/// when the host is dropped.
+async fn watch_dir(inner: Weak<Inner>, dir: PathBuf, every: std::time::Duration) {
+    let stamp = |p: &Path| {
+        std::fs::metadata(p)
+            .ok()
+            .map(|m| (m.len(), m.modified().ok()))
+    };
+    let mut seen: HashMap<PathBuf, _> = wasm_files(&dir)
+        .into_iter()
+        .map(|p| (p.clone(), stamp(&p)))
+        .collect();
+    let mut ticker = tokio::time::interval(every.max(std::time::Duration::from_millis(100)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        let plugins = Plugins { inner };
+        let now: HashMap<PathBuf, _> = wasm_files(&dir)
+            .into_iter()
+            .map(|p| (p.clone(), stamp(&p)))
+            .collect();
+        for (path, st) in &now {
+            if seen.get(path) != Some(st) {
+                match plugins
+                    .load_file(None, path, Source::Dir(path.clone()))
+                    .await
+                {
+                    Ok(info) => {
+                        tracing::info!(plugin = %info.name, path = %path.display(), "plugin loaded from the plugin directory")
+                    }
+                    Err(e) => {
+                        tracing::error!(path = %path.display(), error = %e, "plugin in the plugin directory does not load")
+                    }
+                }
+            }
+        }
+        for path in seen.keys().filter(|p| !now.contains_key(*p)) {
+            let mut registry = plugins.write_registry();
+            registry
+                .global
+                .retain(|_, l| l.source != Source::Dir(path.clone()));
+        }
+        seen = now;
+    }
 }

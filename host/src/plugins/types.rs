@@ -1,45 +1,46 @@
-//! What the rest of the host hands plugins and gets back: plain Rust, no wasmtime.
+//! The plain data the rest of the host exchanges with plugins. No wasmtime types here:
+//! `bindings.rs` converts to and from the generated ones.
 
 use serde::{Deserialize, Serialize};
 
-/// An event as plugins see it.
+/// One published event, as a plugin sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
-    /// `evt_…`
+    /// The event id (`evt_…`).
     pub id: String,
-    /// The tenant.
+    /// The tenant it belongs to.
     pub tenant: String,
-    /// The topic.
+    /// Its topic, e.g. `Accounts.Update`.
     pub topic: String,
-    /// When it happened, ms since the epoch.
+    /// When it happened, in milliseconds since the Unix epoch.
     pub occurred_at_ms: u64,
-    /// Who or what it is about.
+    /// What it is about, if anything.
     pub subject: Option<Subject>,
-    /// The payload's media type.
+    /// The media type of `payload`.
     pub content_type: String,
-    /// The payload.
+    /// The payload as published.
     pub payload: Vec<u8>,
 }
 
 /// Who or what an event is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subject {
-    /// E.g. `user`.
+    /// The kind of subject, e.g. `user`.
     pub kind: String,
     /// Its id.
     pub id: String,
-    /// Attributes filters look at.
+    /// Attributes authorization filters look at, e.g. `("org-unit", "sales")`.
     pub attributes: Vec<(String, String)>,
 }
 
-/// The account a webhook is authorized against.
+/// The account on whose behalf a webhook is received.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Principal {
     /// The API account id.
     pub id: String,
     /// Its permissions.
     pub permissions: Vec<String>,
-    /// Its data scope: attribute → allowed values.
+    /// Its data scope: attribute name to the values it may see (`*` = every value).
     pub scopes: Vec<(String, Vec<String>)>,
 }
 
@@ -48,44 +49,44 @@ pub struct Principal {
 pub struct OutgoingRequest {
     /// The HTTP method.
     pub method: String,
-    /// The URL.
+    /// The receiver's URL.
     pub url: String,
-    /// The headers.
+    /// The headers, in order.
     pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Vec<u8>,
 }
 
-/// What an auth-protocol plugin knows about the delivery.
+/// What is known about the delivery a request belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryContext {
-    /// The delivery id (`Webhook-Id`).
+    /// The delivery id, the same on every attempt.
     pub delivery_id: String,
     /// The event id.
     pub event_id: String,
-    /// The topic.
+    /// The event's topic.
     pub topic: String,
-    /// The attempt number, from 1.
+    /// The attempt number, starting at 1.
     pub attempt: u32,
 }
 
 /// A transformed payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Body {
-    /// Its media type.
+    /// The media type to send it with.
     pub content_type: String,
-    /// Its bytes.
+    /// The bytes to send.
     pub bytes: Vec<u8>,
 }
 
-/// What a plugin says about itself.
+/// What a plugin says about itself, plus the kind the host found it to be.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PluginInfo {
-    /// Its name.
+    /// Its name, how receivers refer to it.
     pub name: String,
     /// Its version.
     pub version: String,
-    /// What it does.
+    /// A sentence or two for operators and administrators.
     pub description: String,
     /// The settings it takes.
     pub settings: Vec<Setting>,
@@ -93,16 +94,16 @@ pub struct PluginInfo {
     pub kind: PluginKind,
 }
 
-/// One setting of a plugin.
+/// One setting a plugin takes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Setting {
     /// Its key.
     pub name: String,
     /// What it means.
     pub description: String,
-    /// Write-only: shown masked.
+    /// Write-only: masked in the API and UI.
     pub secret: bool,
-    /// Must be set.
+    /// Whether a receiver must set it.
     pub required: bool,
 }
 
@@ -110,23 +111,43 @@ pub struct Setting {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PluginKind {
-    /// `auth-protocol`: authenticates webhook requests.
+    /// World `auth-protocol`: signs or authorizes outgoing requests.
     AuthProtocol,
-    /// `payload-transform`: shapes the body.
+    /// World `payload-transform`: turns an event into a body.
     PayloadTransform,
-    /// `authorization-filter`: decides who may see an event.
+    /// World `authorization-filter`: decides who may receive an event.
     AuthorizationFilter,
+}
+
+impl PluginKind {
+    /// The WIT world's name, e.g. `auth-protocol`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthProtocol => "auth-protocol",
+            Self::PayloadTransform => "payload-transform",
+            Self::AuthorizationFilter => "authorization-filter",
+        }
+    }
 }
 
 impl std::fmt::Display for PluginKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::AuthProtocol => "auth-protocol",
-            Self::PayloadTransform => "payload-transform",
-            Self::AuthorizationFilter => "authorization-filter",
-        })
+        f.write_str(self.as_str())
     }
 }
 
 /// A receiver's settings for a plugin.
 pub type Settings = std::collections::BTreeMap<String, String>;
+
+/// Counters for operators and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginStats {
+    /// Components compiled from WebAssembly since start.
+    pub compiled: u64,
+    /// Components loaded from the precompiled cache since start.
+    pub cache_hits: u64,
+    /// Instances created since start.
+    pub instantiated: u64,
+    /// Calls answered by a warm (reused) instance since start.
+    pub warm_calls: u64,
+}

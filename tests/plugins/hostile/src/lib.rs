@@ -8,7 +8,7 @@
 //! | `alloc` | allocates until memory runs out |
 //! | `trap` | executes `unreachable` |
 //! | `panic` | panics (a message on stderr, then a trap) |
-//! | `giant` | returns a 20 MiB body (over the host's 16 MiB cap) |
+//! | `giant` | returns a 17 MiB body (over the host's 16 MiB cap) |
 //! | `headers` | returns an error with a 1 MiB message |
 //! | `now` | returns the host's clock as the body |
 //! | `fail` | returns an error |
@@ -57,7 +57,7 @@ impl PayloadTransform for Hostile {
             }
             "trap" => std::process::abort(),
             "panic" => panic!("the hostile plugin panics on purpose"),
-            "giant" => Ok(Body::new("text/plain", vec![b'x'; 20 << 20])),
+            "giant" => Ok(Body::new("text/plain", vec![b'x'; 17 << 20])),
             "headers" => Err(Error::new("e".repeat(1 << 20))),
             "now" => Ok(Body::new("text/plain", now_ms().to_string().into_bytes())),
             "fail" => Err(Error::new("failing on purpose")),
