@@ -30,6 +30,8 @@ pub struct App {
     pub deliveries_ready: Arc<Notify>,
     /// Which background tasks run, for `/readyz`.
     pub running: Arc<Running>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Flags the background tasks raise while they run.

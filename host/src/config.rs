@@ -81,8 +81,13 @@ pub struct DeliveryConfig {
     pub timeout: Duration,
     /// How many attempts may be in flight at once.
     pub concurrency: usize,
+    /// How many of those may go to one receiver, so a slow one cannot hold up the rest.
+    pub per_receiver_concurrency: usize,
     /// How much of a receiver's answer is read (the rest is dropped).
     pub max_response_bytes: usize,
+    /// How long shutdown waits for attempts in flight before leaving them for the next start.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
 }
 
 impl Default for DeliveryConfig {
@@ -93,7 +98,9 @@ impl Default for DeliveryConfig {
             allow_private_targets: false,
             timeout: Duration::from_secs(30),
             concurrency: 64,
+            per_receiver_concurrency: 8,
             max_response_bytes: 64 * 1024,
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }
@@ -152,9 +159,10 @@ impl Config {
                 self.public_url
             )));
         }
-        if self.delivery.concurrency == 0 {
+        if self.delivery.concurrency == 0 || self.delivery.per_receiver_concurrency == 0 {
             return Err(Error::Invalid(
-                "delivery.concurrency must be at least 1".into(),
+                "delivery.concurrency and delivery.per_receiver_concurrency must be at least 1"
+                    .into(),
             ));
         }
         if let Some(topic) = self

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod domain;
+pub mod metrics;
 pub mod plugins;
 pub mod router;
 pub mod service;
@@ -118,6 +119,7 @@ impl Server {
             fanout_ready: Arc::new(Notify::new()),
             deliveries_ready: Arc::new(Notify::new()),
             running: Arc::new(Running::default()),
+            metrics: Arc::new(metrics::Metrics::default()),
             config,
         };
 

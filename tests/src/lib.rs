@@ -82,6 +82,7 @@ pub struct TestReceiver {
     /// Where it listens.
     pub url: String,
     status: Arc<AtomicU16>,
+    hang: Arc<std::sync::atomic::AtomicBool>,
     rx: Mutex<mpsc::UnboundedReceiver<Received>>,
 }
 
@@ -89,13 +90,20 @@ impl TestReceiver {
     /// Starts a receiver answering 200.
     pub async fn start() -> Self {
         let status = Arc::new(AtomicU16::new(200));
+        let hang = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (tx, rx) = mpsc::unbounded_channel();
-        let answer = status.clone();
+        let (answer, hanging) = (status.clone(), hang.clone());
         let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
-            let (tx, answer) = (tx.clone(), answer.clone());
+            let (tx, answer, hanging) = (tx.clone(), answer.clone(), hanging.clone());
             async move {
                 let _ = tx.send(Received { headers, body });
-                StatusCode::from_u16(answer.load(Ordering::SeqCst)).unwrap_or(StatusCode::OK)
+                if hanging.load(Ordering::SeqCst) {
+                    std::future::pending::<()>().await;
+                }
+                let status =
+                    StatusCode::from_u16(answer.load(Ordering::SeqCst)).unwrap_or(StatusCode::OK);
+                // Redirects point at a place that must never be followed.
+                (status, [("location", "http://127.0.0.1:9/elsewhere")])
             }
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -106,6 +114,7 @@ impl TestReceiver {
         Self {
             url: format!("http://{addr}/hook"),
             status,
+            hang,
             rx: Mutex::new(rx),
         }
     }
@@ -113,6 +122,11 @@ impl TestReceiver {
     /// Answers `status` from now on.
     pub fn answer(&self, status: u16) {
         self.status.store(status, Ordering::SeqCst);
+    }
+
+    /// Never answers from now on (the connection stays open).
+    pub fn hang(&self) {
+        self.hang.store(true, Ordering::SeqCst);
     }
 
     /// The next request, waiting at most `within`.

@@ -9,6 +9,7 @@ pub mod error;
 mod events;
 pub mod extract;
 mod health;
+mod metrics;
 mod oauth;
 mod operator;
 mod receivers;
@@ -71,6 +72,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
+        .route("/metrics", get(metrics::render))
         .route("/auth/login", post(auth::login))
         .route("/oauth2/token", post(oauth::token))
         .route("/oauth2/revoke", post(oauth::revoke))

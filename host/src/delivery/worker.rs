@@ -2,8 +2,9 @@
 //! authenticates through the receiver's protocol plugin, sends, logs the attempt and
 //! schedules the next one.
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -15,6 +16,48 @@ use crate::plugins::{DeliveryContext, OutgoingRequest};
 use crate::router;
 use crate::store::DueDelivery;
 
+/// How long a delivery waits when its receiver already has its share of attempts in flight.
+const DEFER: Duration = Duration::from_secs(1);
+
+/// Attempts in flight per receiver, so one slow receiver cannot take every slot.
+#[derive(Debug, Default)]
+struct ReceiverSlots {
+    busy: Mutex<HashMap<String, usize>>,
+}
+
+/// One attempt's hold on its receiver's share; released on drop.
+struct Slot<'a> {
+    slots: &'a ReceiverSlots,
+    receiver: String,
+}
+
+impl ReceiverSlots {
+    fn take(&self, receiver: &str, limit: usize) -> Option<Slot<'_>> {
+        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        let count = busy.entry(receiver.to_owned()).or_default();
+        if *count >= limit {
+            return None;
+        }
+        *count += 1;
+        Some(Slot {
+            slots: self,
+            receiver: receiver.to_owned(),
+        })
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut busy = self.slots.busy.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = busy.get_mut(&self.receiver) {
+            *count -= 1;
+            if *count == 0 {
+                busy.remove(&self.receiver);
+            }
+        }
+    }
+}
+
 /// Runs until `shutdown` turns true, then lets attempts in flight finish.
 pub async fn run(app: App, client: HttpClient, mut shutdown: watch::Receiver<bool>) {
     let now = app.now();
@@ -24,6 +67,7 @@ pub async fn run(app: App, client: HttpClient, mut shutdown: watch::Receiver<boo
         Err(e) => tracing::error!(error = %e, "cannot requeue deliveries left in flight"),
     }
     let slots = Arc::new(Semaphore::new(app.config.delivery.concurrency));
+    let receivers = Arc::new(ReceiverSlots::default());
     let mut running = JoinSet::new();
     loop {
         while running.try_join_next().is_some() {}
@@ -47,9 +91,9 @@ pub async fn run(app: App, client: HttpClient, mut shutdown: watch::Receiver<boo
             let Ok(permit) = slots.clone().acquire_owned().await else {
                 return;
             };
-            let (app, client) = (app.clone(), client.clone());
+            let (app, client, receivers) = (app.clone(), client.clone(), receivers.clone());
             running.spawn(async move {
-                attempt(&app, &client, item).await;
+                attempt(&app, &client, &receivers, item).await;
                 drop(permit);
                 // A freed slot may let the loop claim more.
                 app.deliveries_ready.notify_one();
@@ -69,8 +113,20 @@ pub async fn run(app: App, client: HttpClient, mut shutdown: watch::Receiver<boo
             _ = shutdown.changed() => break,
         }
     }
-    // Graceful shutdown: attempts in flight finish; queued ones wait for the next start.
-    while running.join_next().await.is_some() {}
+    // Graceful shutdown: attempts in flight get a grace period to finish; the rest stay
+    // marked in flight and are queued again at the next start.
+    let grace = app.config.delivery.shutdown_grace;
+    let finished = tokio::time::timeout(grace, async {
+        while running.join_next().await.is_some() {}
+    })
+    .await;
+    if finished.is_err() {
+        tracing::warn!(
+            left = running.len(),
+            "attempts still in flight at shutdown; they will be retried after the restart"
+        );
+        running.abort_all();
+    }
 }
 
 /// What one attempt came to.
@@ -81,7 +137,7 @@ enum Outcome {
     Tried(Attempt),
 }
 
-async fn attempt(app: &App, client: &HttpClient, due: DueDelivery) {
+async fn attempt(app: &App, client: &HttpClient, receivers: &ReceiverSlots, due: DueDelivery) {
     let (tenant, id) = (due.tenant.clone(), due.delivery.clone());
     let loaded = app
         .blocking(move |s| {
@@ -100,6 +156,15 @@ async fn attempt(app: &App, client: &HttpClient, due: DueDelivery) {
             return;
         }
     };
+    let limit = app.config.delivery.per_receiver_concurrency;
+    let Some(_slot) = receivers.take(&delivery.receiver, limit) else {
+        // Its receiver is busy: try again shortly, without counting an attempt.
+        delivery.next_attempt_at = Some(app.now().after(DEFER));
+        if let Err(e) = app.blocking(move |s| s.finish_attempt(&delivery)).await {
+            tracing::error!(error = %e, "cannot defer a delivery");
+        }
+        return;
+    };
     let span = tracing::info_span!("attempt", delivery = %delivery.id, event = %delivery.event, receiver = %delivery.receiver);
     let _enter = span.enter();
 
@@ -110,6 +175,7 @@ async fn attempt(app: &App, client: &HttpClient, due: DueDelivery) {
     let mut unsubscribe = false;
     match outcome {
         Outcome::Final(status, why) => {
+            app.metrics.attempt(status, None);
             tracing::info!(?status, reason = %why, "delivery ended without sending");
             delivery.status = status;
             delivery.error = Some(why);
@@ -119,6 +185,7 @@ async fn attempt(app: &App, client: &HttpClient, due: DueDelivery) {
             delivery.status_code = attempt.status_code;
             delivery.error = attempt.error.clone();
             let last = attempt.at;
+            let last_duration_ms = attempt.duration_ms;
             delivery.attempts.push(attempt);
             match delivery.status_code {
                 Some(200..=299) => {
@@ -141,6 +208,8 @@ async fn attempt(app: &App, client: &HttpClient, due: DueDelivery) {
                     };
                 }
             }
+            app.metrics
+                .attempt(delivery.status, Some(last_duration_ms as f64 / 1000.0));
             tracing::info!(status = ?delivery.status, code = ?delivery.status_code, "attempt logged");
         }
     }
@@ -207,7 +276,10 @@ async fn send(app: &App, client: &HttpClient, delivery: &Delivery, receiver: &Re
                 format!("API account {} may not see this event", account.id),
             );
         }
-        Err(e) => return Outcome::Tried(failed_attempt(format!("authorization filter: {e}"))),
+        Err(e) => {
+            app.metrics.plugin_failed();
+            return Outcome::Tried(failed_attempt(format!("authorization filter: {e}")));
+        }
     }
 
     let context = DeliveryContext {
@@ -243,6 +315,7 @@ async fn send(app: &App, client: &HttpClient, delivery: &Delivery, receiver: &Re
         let request = match authenticated {
             Ok(r) => r,
             Err(e) => {
+                app.metrics.plugin_failed();
                 let mut a = failed_attempt(format!("auth protocol {}: {e}", receiver.auth.plugin));
                 a.duration_ms = clock.elapsed().as_millis() as u64;
                 return Outcome::Tried(a);

@@ -40,6 +40,7 @@ pub async fn fan_out_pending(app: &App) -> Result<usize, crate::store::Error> {
     let jobs = app.blocking(|s| s.fanout_jobs(BATCH)).await?;
     for job in &jobs {
         let deliveries = deliveries_for(app, job).await?;
+        app.metrics.deliveries_created(deliveries.len());
         let job = job.clone();
         app.blocking(move |s| s.complete_fanout(&job, &deliveries))
             .await?;
@@ -196,6 +197,7 @@ fn new_delivery(app: &App, event: &Event, receiver: &Receiver, body: plugins::Bo
 }
 
 fn failed(app: &App, event: &Event, receiver: &Receiver, error: String) -> Delivery {
+    app.metrics.plugin_failed();
     tracing::warn!(event = %event.id, receiver = %receiver.id, %error, "fan-out failed for receiver");
     let mut delivery = new_delivery(
         app,

@@ -93,6 +93,7 @@ pub async fn publish(
     // Durable before the caller hears 202: concurrent publishers share this flush.
     app.commit.flush().await?;
     if matches!(published, Published::New(_)) {
+        app.metrics.event_published();
         app.fanout_ready.notify_one();
     }
     Ok(published)

@@ -237,6 +237,11 @@ pub fn masked(app: &App, receiver: &Receiver) -> Receiver {
 
 async fn validate(app: &App, r: &Receiver) -> Result<()> {
     validate_url(&r.url)?;
+    if !app.config.delivery.allow_private_targets
+        && let Ok(url) = reqwest::Url::parse(&r.url)
+    {
+        crate::delivery::guard::check_literal(&url).map_err(Error::Invalid)?;
+    }
     if r.topics.is_empty() || r.topics.len() > 100 {
         return Err(Error::Invalid(
             "topics must list 1 to 100 topic patterns".into(),

@@ -166,6 +166,8 @@ pub trait Store: Send + Sync + 'static {
     fn deliveries(&self, tenant: &str, query: &DeliveryQuery) -> Result<Vec<Delivery>>;
     /// Takes up to `limit` deliveries due at `now` off the queue and marks them in flight.
     fn claim_due(&self, now: Timestamp, limit: usize) -> Result<Vec<DueDelivery>>;
+    /// How many deliveries wait on the queue.
+    fn queued(&self) -> Result<usize>;
     /// When the earliest queued delivery is due.
     fn next_due(&self) -> Result<Option<Timestamp>>;
     /// Stores a delivery after an attempt: no longer in flight, queued again when

@@ -469,6 +469,10 @@ impl Store for SledStore {
         Ok(claimed)
     }
 
+    fn queued(&self) -> Result<usize> {
+        Ok(self.queue.len())
+    }
+
     fn next_due(&self) -> Result<Option<Timestamp>> {
         let Some((k, _)) = self.queue.first().map_err(backend)? else {
             return Ok(None);

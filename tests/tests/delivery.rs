@@ -1,0 +1,225 @@
+//! The delivery engine under what real receivers do: 410, redirects, hanging, private
+//! addresses; resends and metrics.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use switchyard_tests::{Api, Options, TestReceiver, TestServer, eventually};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn websub(url: &str, account: &str, topics: &[&str]) -> Value {
+    json!({
+        "url": url,
+        "topics": topics,
+        "api_account": account,
+        "auth": {"protocol": "websub", "settings": {"secret": "s3cret"}},
+    })
+}
+
+async fn delivery_when(api: &Api, id: &str, status: &str) -> Value {
+    eventually(WAIT, || async {
+        let d = api.get(&format!("/deliveries/{id}")).await;
+        (d["status"] == status).then_some(d)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_receiver_answering_410_is_unsubscribed_without_retries() {
+    let server = TestServer::start().await;
+    let api = server.api().await;
+    let receiver = TestReceiver::start().await;
+    receiver.answer(410);
+    let account = server.admin.api_account.id.clone();
+    let id = api
+        .add_receiver(websub(&receiver.url, &account, &["Cases.*"]))
+        .await;
+    api.publish("Cases.Create", json!(null), json!({"n": 1}))
+        .await;
+    let got = receiver.next(WAIT).await;
+    let delivery = delivery_when(&api, got.header("webhook-id").expect("id"), "gone").await;
+    assert_eq!(delivery["status_code"], 410);
+    assert_eq!(delivery["next_attempt_at"], Value::Null);
+
+    let removed = api.get(&format!("/receivers/{id}")).await;
+    assert!(removed["deleted_at"].is_string(), "{removed}");
+    assert!(
+        removed["deleted_reason"]
+            .as_str()
+            .expect("reason")
+            .contains("410")
+    );
+    api.publish("Cases.Create", json!(null), json!({"n": 2}))
+        .await;
+    assert!(
+        receiver.nothing_within(Duration::from_millis(800)).await,
+        "unsubscribed"
+    );
+}
+
+#[tokio::test]
+async fn a_delivery_can_be_resent_with_the_same_webhook_id() {
+    let server = TestServer::start().await;
+    let api = server.api().await;
+    let receiver = TestReceiver::start().await;
+    let account = server.admin.api_account.id.clone();
+    api.add_receiver(websub(&receiver.url, &account, &["Cases.*"]))
+        .await;
+    api.publish("Cases.Update", json!(null), json!({"n": 1}))
+        .await;
+    let first = receiver.next(WAIT).await;
+    let id = first.header("webhook-id").expect("id").to_owned();
+    delivery_when(&api, &id, "delivered").await;
+
+    let (status, _) = api
+        .call(Method::POST, &format!("/deliveries/{id}/resend"), None)
+        .await
+        .expect("resend");
+    assert_eq!(status, 202);
+    let again = receiver.next(WAIT).await;
+    assert_eq!(again.header("webhook-id"), Some(id.as_str()));
+    assert_eq!(again.body, first.body);
+    let delivery = eventually(WAIT, || async {
+        let d = api.get(&format!("/deliveries/{id}")).await;
+        (d["attempts"].as_array().map(Vec::len) == Some(2)).then_some(d)
+    })
+    .await;
+    assert_eq!(delivery["status"], "delivered");
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let server = TestServer::start().await;
+    let api = server.api().await;
+    let receiver = TestReceiver::start().await;
+    receiver.answer(302);
+    let account = server.admin.api_account.id.clone();
+    api.add_receiver(websub(&receiver.url, &account, &["Cases.*"]))
+        .await;
+    api.publish("Cases.Update", json!(null), json!({})).await;
+    let got = receiver.next(WAIT).await;
+    let d = delivery_when(&api, got.header("webhook-id").expect("id"), "retrying").await;
+    assert_eq!(d["status_code"], 302);
+    assert!(
+        d["attempts"][0]["error"]
+            .as_str()
+            .expect("error")
+            .contains("302")
+    );
+}
+
+#[tokio::test]
+async fn private_targets_are_refused_unless_allowed() {
+    let server = TestServer::start_with(Options {
+        configure: Some(Box::new(|c| c.delivery.allow_private_targets = false)),
+        ..Options::default()
+    })
+    .await;
+    let api = server.api().await;
+    let receiver = TestReceiver::start().await;
+    let account = server.admin.api_account.id.clone();
+
+    // A literal private address is refused at once…
+    for url in [
+        receiver.url.clone(),
+        "http://169.254.169.254/latest/meta-data".to_owned(),
+        "http://10.0.0.1/hook".to_owned(),
+    ] {
+        let (status, body) = api
+            .call(
+                Method::POST,
+                "/receivers",
+                Some(websub(&url, &account, &["Cases.*"])),
+            )
+            .await
+            .expect("POST");
+        assert_eq!(status, 422, "{url}: {body}");
+        assert!(
+            body["detail"]
+                .as_str()
+                .expect("detail")
+                .contains("not a public address")
+        );
+    }
+    // …a name that resolves to one is refused when sending.
+    let by_name = receiver.url.replace("127.0.0.1", "localhost");
+    api.add_receiver(websub(&by_name, &account, &["Cases.*"]))
+        .await;
+    api.publish("Cases.Update", json!(null), json!({})).await;
+    let log = eventually(WAIT, || async {
+        let log = api.get("/deliveries").await;
+        (log[0]["status"] == "retrying").then_some(log)
+    })
+    .await;
+    let error = log[0]["attempts"][0]["error"].as_str().expect("error");
+    assert!(error.contains("no public address"), "{error}");
+    assert!(receiver.nothing_within(Duration::from_millis(300)).await);
+}
+
+#[tokio::test]
+async fn a_hanging_receiver_does_not_hold_up_the_others() {
+    let server = TestServer::start_with(Options {
+        configure: Some(Box::new(|c| {
+            c.delivery.timeout = Duration::from_secs(120);
+            c.delivery.concurrency = 4;
+            c.delivery.per_receiver_concurrency = 2;
+        })),
+        ..Options::default()
+    })
+    .await;
+    let api = server.api().await;
+    let (slow, fast) = (TestReceiver::start().await, TestReceiver::start().await);
+    slow.hang();
+    let account = server.admin.api_account.id.clone();
+    api.add_receiver(websub(&slow.url, &account, &["Cases.*"]))
+        .await;
+    api.add_receiver(websub(&fast.url, &account, &["Cases.*"]))
+        .await;
+    for n in 0..10 {
+        api.publish("Cases.Update", json!(null), json!({"n": n}))
+            .await;
+    }
+    // Every webhook reaches the healthy receiver while the slow one holds its two slots
+    // for far longer than this test waits.
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        seen.push(fast.next(WAIT).await.json()["n"].clone());
+    }
+    seen.sort_by_key(|n| n.as_i64());
+    assert_eq!(seen, (0..10).map(|n| json!(n)).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn metrics_count_events_and_outcomes() {
+    let server = TestServer::start().await;
+    let api = server.api().await;
+    let receiver = TestReceiver::start().await;
+    let account = server.admin.api_account.id.clone();
+    api.add_receiver(websub(&receiver.url, &account, &["Cases.*"]))
+        .await;
+    api.publish("Cases.Update", json!(null), json!({})).await;
+    receiver.next(WAIT).await;
+    let text = eventually(WAIT, || async {
+        let text = server
+            .http
+            .get(server.url("/metrics"))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.contains("switchyard_delivery_outcomes_total{outcome=\"delivered\"} 1")
+            .then_some(text)
+    })
+    .await;
+    // Receivers.Create and Cases.Update.
+    assert!(
+        text.contains("switchyard_events_published_total 2"),
+        "{text}"
+    );
+    assert!(text.contains("# TYPE switchyard_attempt_duration_seconds histogram"));
+    assert!(text.contains("switchyard_queue_depth "));
+}
