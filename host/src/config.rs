@@ -50,6 +50,8 @@ pub struct Config {
     pub topics: Vec<Topic>,
     /// API sessions.
     pub auth: AuthConfig,
+    /// Scheduled maintenance.
+    pub jobs: crate::jobs::JobsConfig,
 }
 
 impl Default for Config {
@@ -63,6 +65,7 @@ impl Default for Config {
             plugins: PluginsConfig::default(),
             topics: Vec::new(),
             auth: AuthConfig::default(),
+            jobs: crate::jobs::JobsConfig::default(),
         }
     }
 }
@@ -165,6 +168,7 @@ impl Config {
                     .into(),
             ));
         }
+        crate::jobs::validate(&self.jobs).map_err(Error::Invalid)?;
         if let Some(topic) = self
             .topics
             .iter()

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod domain;
+pub mod jobs;
 pub mod metrics;
 pub mod plugins;
 pub mod router;
@@ -141,6 +142,8 @@ impl Server {
             }
         });
 
+        let jobs_task = tokio::spawn(jobs::run(app.clone(), stop_rx.clone()));
+
         tracing::info!(addr = %listener.local_addr()?, "serving");
         let served = axum::serve(listener, api::router(app.clone()))
             .with_graceful_shutdown(shutdown)
@@ -148,6 +151,7 @@ impl Server {
         let _ = stop_tx.send(true);
         let _ = router_task.await;
         let _ = worker_task.await;
+        let _ = jobs_task.await;
         let store = app.store.clone();
         tokio::task::spawn_blocking(move || store.flush())
             .await

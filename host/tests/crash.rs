@@ -197,16 +197,17 @@ async fn every_acknowledged_event_survives_kill_9() {
     );
     let mut missing = Vec::new();
     for _ in 0..1200 {
-        let seen = seen.lock().expect("lock");
-        missing = acked
-            .iter()
-            .filter(|s| !seen.contains_key(s))
-            .copied()
-            .collect();
+        missing = {
+            let seen = seen.lock().expect("lock");
+            acked
+                .iter()
+                .filter(|s| !seen.contains_key(s))
+                .copied()
+                .collect()
+        };
         if missing.is_empty() {
             break;
         }
-        drop(seen);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(

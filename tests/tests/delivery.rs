@@ -223,3 +223,41 @@ async fn metrics_count_events_and_outcomes() {
     assert!(text.contains("# TYPE switchyard_attempt_duration_seconds histogram"));
     assert!(text.contains("switchyard_queue_depth "));
 }
+
+#[tokio::test]
+async fn retention_prunes_old_bodies_but_keeps_the_log() {
+    let server = TestServer::start_with(Options {
+        manual_clock_at: Some(1_800_000_000_000),
+        configure: Some(Box::new(|c| {
+            c.jobs.retention = Duration::from_secs(24 * 3600);
+            c.jobs.retention_schedule = "0 0 * * * *".into();
+        })),
+    })
+    .await;
+    let api = server.api().await;
+    let receiver = TestReceiver::start().await;
+    let account = server.admin.api_account.id.clone();
+    api.add_receiver(websub(&receiver.url, &account, &["Cases.*"]))
+        .await;
+    api.publish("Cases.Update", json!(null), json!({"secret": "payload"}))
+        .await;
+    let got = receiver.next(WAIT).await;
+    let id = got.header("webhook-id").expect("id").to_owned();
+    let kept = delivery_when(&api, &id, "delivered").await;
+    assert_eq!(kept["body_pruned"], false);
+
+    server
+        .clock
+        .as_ref()
+        .expect("clock")
+        .advance(Duration::from_secs(25 * 3600));
+    let api = server.api().await;
+    let pruned = eventually(WAIT, || async {
+        let d = api.get(&format!("/deliveries/{id}")).await;
+        (d["body_pruned"] == true).then_some(d)
+    })
+    .await;
+    assert_eq!(pruned["request_body"], "");
+    assert_eq!(pruned["status"], "delivered");
+    assert_eq!(pruned["attempts"].as_array().map(Vec::len), Some(1));
+}

@@ -20,13 +20,16 @@ const WAIT: Duration = Duration::from_secs(20);
 const CLIENT_ID: &str = "portal:client 1";
 const CLIENT_SECRET: &str = "s3cr&t/+=?";
 
+/// What the receiver saw: the bearer token, if any, and the body.
+type Hook = (Option<String>, Value);
+
 #[derive(Default)]
 struct AuthServer {
     token_requests: AtomicUsize,
     failing: AtomicBool,
     valid: Mutex<HashSet<String>>,
     seen_auth: Mutex<Vec<String>>,
-    hooks: Mutex<Option<mpsc::UnboundedSender<(Option<String>, Value)>>>,
+    hooks: Mutex<Option<mpsc::UnboundedSender<Hook>>>,
 }
 
 fn decode_form_component(s: &str) -> String {

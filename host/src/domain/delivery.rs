@@ -75,4 +75,7 @@ pub struct Delivery {
     pub error: Option<String>,
     /// When it was created.
     pub created_at: Timestamp,
+    /// True once retention removed the body; the row and its attempts stay.
+    #[serde(default)]
+    pub body_pruned: bool,
 }

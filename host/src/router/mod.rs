@@ -193,6 +193,7 @@ fn new_delivery(app: &App, event: &Event, receiver: &Receiver, body: plugins::Bo
         content_type: body.content_type,
         error: None,
         created_at: now,
+        body_pruned: false,
     }
 }
 

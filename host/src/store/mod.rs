@@ -178,4 +178,11 @@ pub trait Store: Send + Sync + 'static {
     /// Puts every delivery left in flight (by a crash) back on the queue, due at `now`.
     /// Returns how many.
     fn recover_in_flight(&self, now: Timestamp) -> Result<usize>;
+    /// Queues again, due at `now`, the deliveries claimed before `claimed_before` and
+    /// still in flight (their attempt died without an answer). Returns how many.
+    fn recover_stuck(&self, claimed_before: Timestamp, now: Timestamp) -> Result<usize>;
+    /// Empties the bodies of finished deliveries created before `before`. Returns how many.
+    fn prune_bodies(&self, before: Timestamp) -> Result<usize>;
+    /// Forgets access tokens that expired before `now`. Returns how many.
+    fn purge_expired_tokens(&self, now: Timestamp) -> Result<usize>;
 }

@@ -459,7 +459,7 @@ impl Store for SledStore {
                 if queue.remove(&*k)?.is_none() {
                     return Ok(false);
                 }
-                in_flight.insert(key(&tenant, &delivery).as_bytes(), &[])?;
+                in_flight.insert(key(&tenant, &delivery).as_bytes(), &now.ms().to_be_bytes())?;
                 Ok(true)
             });
             if tx_result(r)? {
@@ -509,9 +509,64 @@ impl Store for SledStore {
     }
 
     fn recover_in_flight(&self, now: Timestamp) -> Result<usize> {
+        self.requeue_in_flight(now, |_| true)
+    }
+
+    fn recover_stuck(&self, claimed_before: Timestamp, now: Timestamp) -> Result<usize> {
+        self.requeue_in_flight(now, |claimed| claimed < claimed_before.ms())
+    }
+
+    fn prune_bodies(&self, before: Timestamp) -> Result<usize> {
+        let mut pruned = 0;
+        for entry in self.deliveries.iter() {
+            let (k, v) = entry.map_err(backend)?;
+            let mut d: Delivery = decode(&v)?;
+            if d.created_at >= before || !d.status.is_final() || d.body_pruned {
+                continue;
+            }
+            d.request_body.clear();
+            d.body_pruned = true;
+            // Only if unchanged since read: a concurrent resend wins.
+            if self
+                .deliveries
+                .compare_and_swap(&k, Some(&v), Some(encode(&d)?))
+                .map_err(backend)?
+                .is_ok()
+            {
+                pruned += 1;
+            }
+        }
+        Ok(pruned)
+    }
+
+    fn purge_expired_tokens(&self, now: Timestamp) -> Result<usize> {
+        let mut purged = 0;
+        for entry in self.access_tokens.iter() {
+            let (hash, value) = entry.map_err(backend)?;
+            let token: AccessToken = decode(&value)?;
+            if token.expires_at <= now {
+                self.access_tokens.remove(hash).map_err(backend)?;
+                purged += 1;
+            }
+        }
+        Ok(purged)
+    }
+}
+
+impl SledStore {
+    /// Moves in-flight deliveries whose claim time passes `pick` back on the queue.
+    fn requeue_in_flight(&self, now: Timestamp, pick: impl Fn(u64) -> bool) -> Result<usize> {
         let mut count = 0;
         for entry in self.in_flight.iter() {
-            let (k, _) = entry.map_err(backend)?;
+            let (k, claimed) = entry.map_err(backend)?;
+            let claimed = claimed
+                .as_ref()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .unwrap_or(0);
+            if !pick(claimed) {
+                continue;
+            }
             let Some((tenant, id)) = split_key(&k) else {
                 continue;
             };
@@ -530,5 +585,99 @@ impl Store for SledStore {
             count += 1;
         }
         Ok(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::DeliveryStatus;
+    use crate::store::{FanoutJob, Store};
+
+    fn delivery(id: &str, due: u64) -> Delivery {
+        Delivery {
+            id: id.into(),
+            tenant: "t".into(),
+            receiver: "rcv_1".into(),
+            event: "evt_1".into(),
+            topic: "Cases.Update".into(),
+            status: DeliveryStatus::Pending,
+            status_code: None,
+            attempts: vec![],
+            next_attempt_at: Some(Timestamp(due)),
+            request_body: "{}".into(),
+            content_type: "application/json".into(),
+            error: None,
+            created_at: Timestamp(0),
+            body_pruned: false,
+        }
+    }
+
+    #[test]
+    fn the_queue_hands_out_due_deliveries_once_and_recovers_stuck_ones() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledStore::open(dir.path()).expect("open");
+        let job = FanoutJob {
+            tenant: "t".into(),
+            event: "evt_1".into(),
+        };
+        store
+            .complete_fanout(&job, &[delivery("dlv_a", 100), delivery("dlv_b", 200)])
+            .expect("fan-out");
+        assert_eq!(store.next_due().expect("next"), Some(Timestamp(100)));
+        assert_eq!(store.claim_due(Timestamp(150), 10).expect("claim").len(), 1);
+        assert!(
+            store
+                .claim_due(Timestamp(150), 10)
+                .expect("claim")
+                .is_empty(),
+            "claimed once"
+        );
+        assert_eq!(store.queued().expect("queued"), 1);
+
+        // Claimed at 150: not stuck when the cut-off is earlier, stuck when later.
+        assert_eq!(
+            store
+                .recover_stuck(Timestamp(150), Timestamp(1_000))
+                .expect("stuck"),
+            0
+        );
+        assert_eq!(
+            store
+                .recover_stuck(Timestamp(151), Timestamp(1_000))
+                .expect("stuck"),
+            1
+        );
+        let again = store.claim_due(Timestamp(1_000), 10).expect("claim");
+        assert_eq!(again.len(), 2, "the stuck one and dlv_b are due");
+    }
+
+    #[test]
+    fn retention_empties_only_old_finished_bodies() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledStore::open(dir.path()).expect("open");
+        let mut done = delivery("dlv_done", 0);
+        done.status = DeliveryStatus::Delivered;
+        done.next_attempt_at = None;
+        let pending = delivery("dlv_pending", 5);
+        let job = FanoutJob {
+            tenant: "t".into(),
+            event: "evt_1".into(),
+        };
+        store
+            .complete_fanout(&job, &[done, pending])
+            .expect("fan-out");
+        assert_eq!(store.prune_bodies(Timestamp(1)).expect("prune"), 1);
+        let done = store
+            .delivery("t", "dlv_done")
+            .expect("get")
+            .expect("exists");
+        assert!(done.body_pruned && done.request_body.is_empty());
+        let pending = store
+            .delivery("t", "dlv_pending")
+            .expect("get")
+            .expect("exists");
+        assert_eq!(pending.request_body, "{}");
+        assert_eq!(store.prune_bodies(Timestamp(1)).expect("prune"), 0);
     }
 }
