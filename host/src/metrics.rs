@@ -29,6 +29,8 @@ pub struct Metrics {
     attempt_buckets: [AtomicU64; 10],
     attempt_micros: AtomicU64,
     plugin_failures: AtomicU64,
+    plugin_calls: AtomicU64,
+    plugin_call_micros: AtomicU64,
 }
 
 impl Metrics {
@@ -46,6 +48,16 @@ impl Metrics {
     /// A plugin call failed (trap, timeout, limit, bad output or refusal).
     pub fn plugin_failed(&self) {
         self.plugin_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Runs a plugin call, counting it and its time.
+    pub async fn time_plugin<T>(&self, call: impl std::future::Future<Output = T>) -> T {
+        let started = std::time::Instant::now();
+        let out = call.await;
+        self.plugin_calls.fetch_add(1, Ordering::Relaxed);
+        self.plugin_call_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        out
     }
 
     /// An attempt ended with `status` after `seconds` (`None` when nothing was sent).
@@ -88,6 +100,12 @@ impl Metrics {
             "switchyard_plugin_failures_total",
             "Plugin calls that failed.",
             get(&self.plugin_failures),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP switchyard_plugin_call_seconds Time spent in plugin calls.\n# TYPE switchyard_plugin_call_seconds summary\nswitchyard_plugin_call_seconds_sum {}\nswitchyard_plugin_call_seconds_count {}",
+            get(&self.plugin_call_micros) as f64 / 1e6,
+            get(&self.plugin_calls)
         );
         let _ = writeln!(
             out,
@@ -159,5 +177,6 @@ mod tests {
         assert!(text.contains("switchyard_attempt_duration_seconds_count 2\n"));
         assert!(text.contains("switchyard_queue_depth 7\n"));
         assert!(text.contains("switchyard_plugin_calls 3\n"));
+        assert!(text.contains("switchyard_plugin_call_seconds_count 0\n"));
     }
 }

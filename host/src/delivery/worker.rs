@@ -301,17 +301,15 @@ async fn send(app: &App, client: &HttpClient, delivery: &Delivery, receiver: &Re
     let clock = Instant::now();
     let mut fresh_tokens = false;
     loop {
-        let authenticated = app
-            .plugins
-            .authenticate(
-                &receiver.tenant,
-                &receiver.auth.plugin,
-                request.clone(),
-                &context,
-                &receiver.auth.settings,
-                fresh_tokens,
-            )
-            .await;
+        let call = app.plugins.authenticate(
+            &receiver.tenant,
+            &receiver.auth.plugin,
+            request.clone(),
+            &context,
+            &receiver.auth.settings,
+            fresh_tokens,
+        );
+        let authenticated = app.metrics.time_plugin(call).await;
         let request = match authenticated {
             Ok(r) => r,
             Err(e) => {

@@ -96,11 +96,16 @@ async fn deliveries_for(app: &App, job: &FanoutJob) -> Result<Vec<Delivery>, cra
             }
         }
         let settings = &receiver.transform.settings;
-        match app
-            .plugins
-            .transform(&event.tenant, &receiver.transform.plugin, &wire, settings)
-            .await
-        {
+        let transformed = app
+            .metrics
+            .time_plugin(app.plugins.transform(
+                &event.tenant,
+                &receiver.transform.plugin,
+                &wire,
+                settings,
+            ))
+            .await;
+        match transformed {
             Ok(body) => out.push(new_delivery(app, &event, receiver, body)),
             Err(e) => out.push(failed(
                 app,
@@ -120,15 +125,15 @@ pub async fn authorize(
     account: &ApiAccount,
     event: &plugins::Event,
 ) -> Result<bool, plugins::Error> {
-    app.plugins
-        .allow(
-            &receiver.tenant,
-            &receiver.filter.plugin,
-            event,
-            &principal(account),
-            &receiver.filter.settings,
-        )
-        .await
+    let principal = principal(account);
+    let call = app.plugins.allow(
+        &receiver.tenant,
+        &receiver.filter.plugin,
+        event,
+        &principal,
+        &receiver.filter.settings,
+    );
+    app.metrics.time_plugin(call).await
 }
 
 /// The principal a filter plugin sees for an API account.
