@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::auth::{AuthError, LoginError};
-use crate::{service, store};
+use crate::{plugins, service, store};
 
 /// An error answer.
 #[derive(Debug, Clone)]
@@ -145,5 +145,25 @@ impl From<LoginError> for ApiError {
             },
             LoginError::Store(e) => Self::internal(&e),
         }
+    }
+}
+
+impl From<plugins::Error> for ApiError {
+    fn from(e: plugins::Error) -> Self {
+        let status = match &e {
+            plugins::Error::NotFound(_) => StatusCode::NOT_FOUND,
+            plugins::Error::BuiltIn(_) => StatusCode::CONFLICT,
+            // A component that misbehaves while it is validated is refused like garbage.
+            plugins::Error::Invalid(_)
+            | plugins::Error::WrongKind { .. }
+            | plugins::Error::InvalidSettings(_)
+            | plugins::Error::Timeout
+            | plugins::Error::Trap(_)
+            | plugins::Error::ResourceLimit(_)
+            | plugins::Error::BadOutput(_)
+            | plugins::Error::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            plugins::Error::Io(_) | plugins::Error::Engine(_) => return Self::internal(&e),
+        };
+        Self::new(status, e.code(), e.to_string())
     }
 }
