@@ -167,3 +167,40 @@ impl From<plugins::Error> for ApiError {
         Self::new(status, e.code(), e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_errors_map_to_client_statuses_with_their_code() {
+        let cases = [
+            (plugins::Error::NotFound("x".into()), StatusCode::NOT_FOUND),
+            (plugins::Error::BuiltIn("json".into()), StatusCode::CONFLICT),
+            (
+                plugins::Error::Invalid("not a component".into()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (plugins::Error::Timeout, StatusCode::UNPROCESSABLE_ENTITY),
+            (
+                plugins::Error::Trap("unreachable".into()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+        ];
+        for (error, status) in cases {
+            let code = error.code();
+            let detail = error.to_string();
+            let answer = ApiError::from(error);
+            assert_eq!(answer.status, status, "{code}");
+            assert_eq!(answer.code, code);
+            assert_eq!(answer.detail, detail);
+        }
+    }
+
+    #[test]
+    fn plugin_engine_failures_are_opaque() {
+        let answer = ApiError::from(plugins::Error::Engine("secret internals".into()));
+        assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!answer.detail.contains("secret internals"));
+    }
+}
