@@ -370,3 +370,67 @@ async fn a_plugin_swapped_under_load_loses_no_delivery() {
     let delivered = api.get("/deliveries?status=delivered&limit=500").await;
     assert_eq!(delivered.as_array().map(Vec::len), Some(EVENTS));
 }
+
+#[tokio::test]
+async fn uploading_needs_plugins_manage_but_listing_does_not() {
+    let server = TestServer::start().await;
+    let admin = server.api().await;
+    let created = admin
+        .post(
+            "/api-accounts",
+            json!({"name": "publisher", "authorizations": {"permissions": ["events.publish"]}}),
+            201,
+        )
+        .await;
+    let publisher = server
+        .api_as(
+            created["id"].as_str().expect("id"),
+            created["token"].as_str().expect("token"),
+            created["totp_secret"].as_str().expect("totp_secret"),
+            0,
+        )
+        .await;
+
+    let (status, answer) = publisher
+        .upload("/plugins", component(plugins::UPPER_V1))
+        .await
+        .expect("upload");
+    assert_eq!(status, 403, "{answer}");
+    assert!(names(&publisher.get("/plugins").await).contains(&"json"));
+    assert_eq!(
+        publisher.get("/plugins/websub").await["kind"],
+        "auth-protocol"
+    );
+
+    let (status, _) = admin
+        .upload("/plugins", component(plugins::UPPER_V1))
+        .await
+        .expect("upload");
+    assert_eq!(status, 201);
+    assert_eq!(
+        publisher
+            .status(Method::DELETE, "/plugins/upper", None)
+            .await,
+        403
+    );
+    assert_eq!(publisher.get("/plugins/upper").await["version"], "1.0.0");
+}
+
+#[tokio::test]
+async fn an_upload_over_the_size_cap_is_refused_as_too_large() {
+    let server = TestServer::start().await;
+    let api = server.api().await;
+    let (status, answer) = api
+        .upload("/plugins", vec![0; 32 * 1024 * 1024 + 1])
+        .await
+        .expect("upload");
+    assert_eq!(status, 413, "{answer}");
+    assert_eq!(answer["code"], "payload_too_large");
+    // The larger limit is for uploads only.
+    let big_event = json!({"topic": "Cases.Update", "subject": null,
+                           "payload": {"blob": "x".repeat(2 * 1024 * 1024)}});
+    assert_eq!(
+        api.status(Method::POST, "/events", Some(big_event)).await,
+        413
+    );
+}
