@@ -386,6 +386,30 @@ impl Api {
         answer
     }
 
+    /// `POST`s raw component bytes (`Content-Type: application/wasm`) to `path`, which is
+    /// relative to the base URL unless it starts with `http`; returns the status and the
+    /// JSON answer.
+    pub async fn upload(&self, path: &str, bytes: Vec<u8>) -> anyhow::Result<(u16, Value)> {
+        let url = if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        };
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(&self.token)
+            .header("content-type", "application/wasm")
+            .body(bytes)
+            .send()
+            .await
+            .context("upload")?;
+        let status = response.status().as_u16();
+        let text = response.text().await?;
+        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok((status, json))
+    }
+
     /// A client of the same base URL with another access token.
     pub fn with_token(&self, token: &str) -> Api {
         Api {
@@ -426,4 +450,9 @@ impl Api {
             .await;
         answer["id"].as_str().expect("event id").to_owned()
     }
+}
+
+/// Components the end-to-end tests upload, built by `tests/build.rs`.
+pub mod plugins {
+    include!(concat!(env!("OUT_DIR"), "/plugin_paths.rs"));
 }

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::auth::{AuthError, LoginError};
-use crate::{service, store};
+use crate::{plugins, service, store};
 
 /// An error answer.
 #[derive(Debug, Clone)]
@@ -145,5 +145,62 @@ impl From<LoginError> for ApiError {
             },
             LoginError::Store(e) => Self::internal(&e),
         }
+    }
+}
+
+impl From<plugins::Error> for ApiError {
+    fn from(e: plugins::Error) -> Self {
+        let status = match &e {
+            plugins::Error::NotFound(_) => StatusCode::NOT_FOUND,
+            plugins::Error::BuiltIn(_) => StatusCode::CONFLICT,
+            // A component that misbehaves while it is validated is refused like garbage.
+            plugins::Error::Invalid(_)
+            | plugins::Error::WrongKind { .. }
+            | plugins::Error::InvalidSettings(_)
+            | plugins::Error::Timeout
+            | plugins::Error::Trap(_)
+            | plugins::Error::ResourceLimit(_)
+            | plugins::Error::BadOutput(_)
+            | plugins::Error::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            plugins::Error::Io(_) | plugins::Error::Engine(_) => return Self::internal(&e),
+        };
+        Self::new(status, e.code(), e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_errors_map_to_client_statuses_with_their_code() {
+        let cases = [
+            (plugins::Error::NotFound("x".into()), StatusCode::NOT_FOUND),
+            (plugins::Error::BuiltIn("json".into()), StatusCode::CONFLICT),
+            (
+                plugins::Error::Invalid("not a component".into()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (plugins::Error::Timeout, StatusCode::UNPROCESSABLE_ENTITY),
+            (
+                plugins::Error::Trap("unreachable".into()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+        ];
+        for (error, status) in cases {
+            let code = error.code();
+            let detail = error.to_string();
+            let answer = ApiError::from(error);
+            assert_eq!(answer.status, status, "{code}");
+            assert_eq!(answer.code, code);
+            assert_eq!(answer.detail, detail);
+        }
+    }
+
+    #[test]
+    fn plugin_engine_failures_are_opaque() {
+        let answer = ApiError::from(plugins::Error::Engine("secret internals".into()));
+        assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!answer.detail.contains("secret internals"));
     }
 }

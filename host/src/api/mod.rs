@@ -12,12 +12,13 @@ mod health;
 mod metrics;
 mod oauth;
 mod operator;
+mod plugins;
 mod receivers;
 mod topics;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use crate::app::App;
 use error::ApiError;
@@ -67,7 +68,14 @@ pub fn router(app: App) -> Router {
         .route("/deliveries/{id}/resend", post(deliveries::resend))
         .route("/events", post(events::publish))
         .route("/events/{id}", get(events::get))
-        .route("/topics", get(topics::list));
+        .route("/topics", get(topics::list))
+        .route(
+            "/plugins",
+            get(plugins::list)
+                .post(plugins::upload)
+                .layer(DefaultBodyLimit::max(plugins::MAX_COMPONENT_BYTES)),
+        )
+        .route("/plugins/{name}", get(plugins::get).delete(plugins::delete));
 
     Router::new()
         .route("/healthz", get(health::live))
@@ -81,6 +89,13 @@ pub fn router(app: App) -> Router {
             "/operator/tenants",
             get(operator::list_tenants).post(operator::create_tenant),
         )
+        .route(
+            "/operator/plugins",
+            get(plugins::operator_list)
+                .post(plugins::operator_upload)
+                .layer(DefaultBodyLimit::max(plugins::MAX_COMPONENT_BYTES)),
+        )
+        .route("/operator/plugins/{name}", delete(plugins::operator_delete))
         .nest("/t/{tenant}/v1", tenant_api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -32,8 +32,8 @@ use std::sync::{Arc, RwLock, Weak};
 pub use config::PluginsConfig;
 pub use error::Error;
 pub use types::{
-    Body, DeliveryContext, Event, OutgoingRequest, PluginInfo, PluginKind, PluginStats, Principal,
-    Setting, Settings, Subject,
+    Body, DeliveryContext, Event, InstalledPlugin, Origin, OutgoingRequest, PluginInfo, PluginKind,
+    PluginStats, Principal, Scope, Setting, Settings, Subject,
 };
 
 use runtime::{Answer, Loaded, Op, Runtime, Source};
@@ -379,6 +379,40 @@ impl Plugins {
         by_name.into_values().map(|l| l.info.clone()).collect()
     }
 
+    /// The plugins the API shows: the global ones (`None`), or those `tenant` sees, its
+    /// own shadowing global ones; each with its scope and origin. Sorted by name.
+    pub fn installed(&self, tenant: Option<&str>) -> Vec<InstalledPlugin> {
+        let registry = self.read_registry();
+        let mut by_name: std::collections::BTreeMap<&str, InstalledPlugin> = registry
+            .global
+            .iter()
+            .map(|(k, v)| (k.as_str(), installed(v, Scope::Global)))
+            .collect();
+        if let Some(own) = tenant.and_then(|t| registry.tenants.get(t)) {
+            by_name.extend(
+                own.iter()
+                    .map(|(k, v)| (k.as_str(), installed(v, Scope::Tenant))),
+            );
+        }
+        by_name.into_values().collect()
+    }
+
+    /// One plugin as [`Plugins::installed`] shows it: a global one (`None`), or the one
+    /// `tenant` sees under that name.
+    pub fn installed_one(&self, tenant: Option<&str>, name: &str) -> Option<InstalledPlugin> {
+        let registry = self.read_registry();
+        let own = tenant
+            .and_then(|t| registry.tenants.get(t))
+            .and_then(|own| own.get(name));
+        match own {
+            Some(loaded) => Some(installed(loaded, Scope::Tenant)),
+            None => registry
+                .global
+                .get(name)
+                .map(|loaded| installed(loaded, Scope::Global)),
+        }
+    }
+
     /// Whether `plugin` as `tenant` sees it is built in (cannot be removed).
     pub fn is_builtin(&self, tenant: &str, plugin: &str) -> bool {
         self.read_registry()
@@ -493,6 +527,20 @@ impl Plugins {
                 .join(tenant_dir(t))
                 .join(format!("{name}.wasm")),
         }
+    }
+}
+
+fn installed(loaded: &Loaded, scope: Scope) -> InstalledPlugin {
+    let origin = match loaded.source {
+        Source::BuiltIn => Origin::BuiltIn,
+        Source::Uploaded(_) => Origin::Uploaded,
+        Source::Dir(_) => Origin::Directory,
+    };
+    InstalledPlugin {
+        info: loaded.info.clone(),
+        builtin: origin == Origin::BuiltIn,
+        scope,
+        origin,
     }
 }
 

@@ -476,6 +476,60 @@ async fn install_list_shadow_and_remove_a_tenant_plugin() {
 }
 
 #[tokio::test]
+async fn installed_plugins_carry_their_scope_and_origin() {
+    let (plugins, _dir) = host();
+    let json = plugins.installed_one(Some("acme"), "json").unwrap();
+    assert!(json.builtin);
+    assert_eq!((json.scope, json.origin), (Scope::Global, Origin::BuiltIn));
+
+    plugins.install(None, &hostile_bytes()).await.unwrap();
+    let global = plugins.installed_one(Some("acme"), "hostile").unwrap();
+    assert!(!global.builtin);
+    assert_eq!(
+        (global.scope, global.origin),
+        (Scope::Global, Origin::Uploaded)
+    );
+    assert!(
+        plugins
+            .installed(None)
+            .iter()
+            .any(|p| p.info.name == "hostile")
+    );
+
+    // A tenant's own copy shadows the global one, for that tenant only.
+    plugins
+        .install(Some("acme"), &hostile_bytes())
+        .await
+        .unwrap();
+    let own = plugins.installed(Some("acme"));
+    let hostile: Vec<_> = own.iter().filter(|p| p.info.name == "hostile").collect();
+    assert_eq!(hostile.len(), 1);
+    assert_eq!(hostile[0].scope, Scope::Tenant);
+    assert_eq!(
+        plugins
+            .installed_one(Some("other"), "hostile")
+            .unwrap()
+            .scope,
+        Scope::Global
+    );
+    assert_eq!(
+        plugins.installed_one(None, "hostile").unwrap().scope,
+        Scope::Global
+    );
+    let names: Vec<_> = own.iter().map(|p| p.info.name.as_str()).collect();
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    assert_eq!(names, sorted);
+
+    let json = serde_json::to_value(hostile[0]).unwrap();
+    assert_eq!(json["name"], "hostile");
+    assert_eq!(json["kind"], "payload-transform");
+    assert_eq!(json["builtin"], false);
+    assert_eq!(json["scope"], "tenant");
+    assert_eq!(json["origin"], "uploaded");
+}
+
+#[tokio::test]
 async fn check_settings_names_what_is_wrong() {
     let (plugins, _dir) = host();
     plugins
@@ -522,8 +576,10 @@ async fn check_settings_names_what_is_wrong() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_plugins_fail_only_their_own_call() {
+    // Long enough for the `giant` body on a loaded machine (1 s was not, with two cores
+    // shared by parallel builds), short enough that `loop` is stopped well within 5 s.
     let config = PluginsConfig {
-        call_timeout: Duration::from_millis(1000),
+        call_timeout: Duration::from_millis(3000),
         ..config()
     };
     let (plugins, _dir) = host_with(&config, Arc::new(SystemClock));

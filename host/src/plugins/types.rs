@@ -151,3 +151,39 @@ pub struct PluginStats {
     /// Calls answered by a warm (reused) instance since start.
     pub warm_calls: u64,
 }
+
+/// Who sees a plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    /// Every tenant: built-ins, operator uploads and the plugin directory.
+    Global,
+    /// One tenant only.
+    Tenant,
+}
+
+/// Where a plugin came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    /// Embedded in the host binary; cannot be removed or replaced.
+    BuiltIn,
+    /// Uploaded through the API.
+    Uploaded,
+    /// Found in the configured plugin directory.
+    Directory,
+}
+
+/// A plugin as the API lists it: what it says about itself and where it lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstalledPlugin {
+    /// What the plugin says about itself.
+    #[serde(flatten)]
+    pub info: PluginInfo,
+    /// Whether it is built in.
+    pub builtin: bool,
+    /// Who sees it.
+    pub scope: Scope,
+    /// Where it came from.
+    pub origin: Origin,
+}
