@@ -229,17 +229,24 @@ pub async fn restart(cache_dir: &Path, reps: usize) -> anyhow::Result<Figures> {
     add_receivers(&api, &host, &set.urls, None).await;
     let published = load::publish_closed(&api, 100, 8, PHASE_LIMIT).await;
     set.wait_for(published.acked, Duration::from_secs(30)).await;
-    let plugins = api.get("/plugins").await;
-    let loaded = plugins
-        .as_array()
-        .map(Vec::len)
-        .or_else(|| plugins["items"].as_array().map(Vec::len))
-        .unwrap_or(0);
+    // The plugin list, where the API offers it (`null` in the report otherwise).
+    let loaded = match api.call(reqwest::Method::GET, "/plugins", None).await {
+        Ok((200, plugins)) => plugins
+            .as_array()
+            .or_else(|| plugins["items"].as_array())
+            .map(Vec::len),
+        _ => None,
+    };
     host.shutdown().await;
 
     let client = reqwest::Client::new();
+    let store_dir = host.config.data_dir.join("store");
     let mut times_ms = Vec::with_capacity(reps);
+    let mut lock_waits_ms = Vec::with_capacity(reps);
     for _ in 0..reps {
+        // `Server::run` returns before its last store handles are dropped; wait (bounded)
+        // until the store's lock is free so the timed start does not race the old one.
+        lock_waits_ms.push(wait_for_store(&store_dir).await);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let ready = format!("http://{}/readyz", listener.local_addr()?);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -277,7 +284,22 @@ pub async fn restart(cache_dir: &Path, reps: usize) -> anyhow::Result<Figures> {
     figures
         .extra
         .insert("restart_ms_all".into(), json!(times_ms));
+    figures
+        .extra
+        .insert("store_lock_wait_ms".into(), json!(lock_waits_ms));
     Ok(figures)
+}
+
+/// Waits (at most 10 s) until the store in `dir` can be opened; returns the ms waited.
+async fn wait_for_store(dir: &Path) -> f64 {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
+        if switchyard::store::SledStore::open(dir).is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    started.elapsed().as_secs_f64() * 1000.0
 }
 
 /// Whether a figure set is complete (every expected webhook verified, no bad signature).
