@@ -1,0 +1,214 @@
+//! The Switchyard benchmark harness. In one run it starts the host in-process on temp
+//! data dirs, local receivers that verify every WebSub signature, and measures the host
+//! against a baseline in the same run: a plain HTTP client posting equally signed bodies
+//! to the same receivers at the same concurrency — the loopback limit of this machine.
+//!
+//! Everything is bounded: each phase has a count and a deadline, and all traffic stays on
+//! 127.0.0.1. `docs/PERFORMANCE.md` describes the method and the latest figures.
+
+pub mod clock;
+pub mod load;
+pub mod micro;
+pub mod receiver;
+pub mod scenarios;
+pub mod stats;
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::micro::CallCost;
+use crate::scenarios::Figures;
+
+/// The scenario groups, in the order a full run takes them.
+pub const SCENARIOS: &[&str] = &[
+    "fanout-1",
+    "fanout-10",
+    "transform",
+    "rate",
+    "drain",
+    "restart",
+    "plugin-calls",
+];
+
+/// How big a run is.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sizes {
+    /// Events published in the 1-receiver and transform scenarios.
+    pub events: u64,
+    /// Events published in the 10-receiver scenario (10 webhooks each).
+    pub events_fanout_10: u64,
+    /// Publishers (and baseline clients) working at once.
+    pub concurrency: usize,
+    /// Fixed publish rates, events/s.
+    pub rates: Vec<u64>,
+    /// How long each fixed rate is held, s.
+    pub rate_seconds: u64,
+    /// Deliveries queued against a receiver that is down.
+    pub drain_events: u64,
+    /// Restarts timed.
+    pub restarts: usize,
+    /// Calls timed per plugin entry point.
+    pub plugin_calls: u64,
+}
+
+impl Sizes {
+    /// A full run: a few minutes on two cores.
+    pub fn full() -> Self {
+        Self {
+            events: 20_000,
+            events_fanout_10: 3_000,
+            concurrency: 64,
+            rates: vec![200, 1_000],
+            rate_seconds: 10,
+            drain_events: 100_000,
+            restarts: 5,
+            plugin_calls: 20_000,
+        }
+    }
+
+    /// `--quick`: under a minute.
+    pub fn quick() -> Self {
+        Self {
+            events: 2_000,
+            events_fanout_10: 300,
+            concurrency: 64,
+            rates: vec![1_000],
+            rate_seconds: 3,
+            drain_events: 10_000,
+            restarts: 3,
+            plugin_calls: 2_000,
+        }
+    }
+}
+
+/// Everything one run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The sizes it ran with.
+    pub sizes: Sizes,
+    /// Cores the machine offers.
+    pub cores: usize,
+    /// Each measured run, baselines included.
+    pub runs: Vec<Figures>,
+    /// Per plugin call costs.
+    pub plugin_calls: Vec<CallCost>,
+}
+
+/// Runs the scenario groups `only` (all when empty) at `sizes`.
+pub async fn run(sizes: Sizes, only: &[String]) -> anyhow::Result<Report> {
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    // One precompiled-plugin cache for every host of the run, as a real restart has.
+    let cache = tempfile::tempdir()?;
+    let cache_dir: PathBuf = cache.path().to_owned();
+    let c = sizes.concurrency;
+    let mut runs = Vec::new();
+    let mut plugin_calls = Vec::new();
+
+    if wanted("fanout-1") || wanted("transform") {
+        let base = scenarios::baseline(1, sizes.events, c).await?;
+        let base_rate = base.delivered_per_s;
+        runs.push(base);
+        let transforms = [("fanout-1", None), ("transform", Some("cloudevents"))];
+        for (group, transform) in transforms {
+            if wanted(group) {
+                let mut host =
+                    scenarios::closed_loop(&cache_dir, 1, transform, sizes.events, c).await?;
+                host.ratio_to_baseline = Some(host.delivered_per_s / base_rate);
+                runs.push(host);
+            }
+        }
+    }
+    if wanted("fanout-10") {
+        let base = scenarios::baseline(10, sizes.events_fanout_10 * 10, c).await?;
+        let mut host =
+            scenarios::closed_loop(&cache_dir, 10, None, sizes.events_fanout_10, c).await?;
+        host.ratio_to_baseline = Some(host.delivered_per_s / base.delivered_per_s);
+        runs.push(base);
+        runs.push(host);
+    }
+    if wanted("rate") {
+        for &rate in &sizes.rates {
+            runs.push(scenarios::fixed_rate(&cache_dir, rate, sizes.rate_seconds).await?);
+        }
+    }
+    if wanted("drain") {
+        runs.push(scenarios::drain(&cache_dir, sizes.drain_events, c).await?);
+    }
+    if wanted("restart") {
+        runs.push(scenarios::restart(&cache_dir, sizes.restarts).await?);
+    }
+    if wanted("plugin-calls") {
+        plugin_calls = micro::plugin_calls(&cache_dir, sizes.plugin_calls).await?;
+    }
+    Ok(Report {
+        sizes,
+        cores: std::thread::available_parallelism().map_or(0, usize::from),
+        runs,
+        plugin_calls,
+    })
+}
+
+fn opt(value: Option<f64>, precision: usize) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| format!("{v:.precision$}"))
+}
+
+/// The report as a plain-text table.
+pub fn table(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<38} {:>8} {:>9} {:>5} {:>10} {:>11} {:>7} {:>8} {:>8} {:>8} {:>8}",
+        "run",
+        "events",
+        "verified",
+        "bad",
+        "publish/s",
+        "delivered/s",
+        "ratio",
+        "p50 ms",
+        "p99 ms",
+        "p999 ms",
+        "RSS MiB"
+    );
+    for r in &report.runs {
+        let _ = writeln!(
+            out,
+            "{:<38} {:>8} {:>9} {:>5} {:>10} {:>11.0} {:>7} {:>8} {:>8} {:>8} {:>8}",
+            r.name,
+            r.events,
+            r.verified,
+            r.bad_signatures,
+            opt(r.publish_per_s, 0),
+            r.delivered_per_s,
+            opt(r.ratio_to_baseline, 2),
+            opt(r.p50_ms, 2),
+            opt(r.p99_ms, 2),
+            opt(r.p999_ms, 2),
+            opt(r.peak_rss_mb, 0),
+        );
+        if !r.extra.is_empty() {
+            let _ = writeln!(out, "    {}", serde_json::Value::Object(r.extra.clone()));
+        }
+    }
+    if !report.plugin_calls.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{:<28} {:>8} {:>12} {:>12} {:>8}",
+            "plugin call", "calls", "plugin µs", "native µs", "ratio"
+        );
+        for c in &report.plugin_calls {
+            let _ = writeln!(
+                out,
+                "{:<28} {:>8} {:>12.2} {:>12.3} {:>8.0}",
+                c.call,
+                c.calls,
+                c.plugin_us,
+                c.native_us,
+                c.plugin_us / c.native_us.max(1e-9)
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,50 @@
+//! `cargo run --release -p switchyard-bench [-- --quick] [--scenario NAME] [--out FILE]`
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+
+/// Benchmarks Switchyard against a plain HTTP client on this machine's loopback.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Small sizes: finishes in about a minute.
+    #[arg(long)]
+    quick: bool,
+    /// Run only these scenario groups (repeatable): fanout-1, fanout-10, transform, rate,
+    /// drain, restart, plugin-calls.
+    #[arg(long = "scenario", value_name = "NAME")]
+    scenarios: Vec<String>,
+    /// Where to write the JSON report.
+    #[arg(long, default_value = "target/bench/results.json")]
+    out: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if let Some(unknown) = args
+        .scenarios
+        .iter()
+        .find(|s| !switchyard_bench::SCENARIOS.contains(&s.as_str()))
+    {
+        anyhow::bail!(
+            "unknown scenario `{unknown}`; known: {}",
+            switchyard_bench::SCENARIOS.join(", ")
+        );
+    }
+    let sizes = if args.quick {
+        switchyard_bench::Sizes::quick()
+    } else {
+        switchyard_bench::Sizes::full()
+    };
+    let report = switchyard_bench::run(sizes, &args.scenarios).await?;
+    print!("{}", switchyard_bench::table(&report));
+    if let Some(dir) = args.out.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(&args.out, serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    println!("\nwrote {}", args.out.display());
+    Ok(())
+}

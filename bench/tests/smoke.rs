@@ -1,0 +1,29 @@
+//! A tiny run of the harness: every webhook arrives with a valid signature, and the
+//! report carries the figures the table and the JSON are made from.
+
+use switchyard_bench::{Sizes, run, scenarios};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tiny_run_verifies_every_delivery() {
+    let sizes = Sizes {
+        events: 20,
+        concurrency: 4,
+        ..Sizes::quick()
+    };
+    let report = run(sizes, &["fanout-1".to_owned()])
+        .await
+        .expect("the run completes");
+    let names: Vec<&str> = report.runs.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["baseline/1-receivers", "switchyard/1-receivers/json"]
+    );
+    for figures in &report.runs {
+        assert_eq!(figures.events, 20, "{figures:?}");
+        assert!(scenarios::is_complete(figures), "{figures:?}");
+        assert!(figures.p99_ms.is_some(), "{figures:?}");
+    }
+    let host = &report.runs[1];
+    assert!(host.ratio_to_baseline.is_some_and(|r| r > 0.0), "{host:?}");
+    assert!(switchyard_bench::table(&report).contains("switchyard/1-receivers/json"));
+}
