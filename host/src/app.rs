@@ -30,6 +30,8 @@ pub struct App {
     pub deliveries_ready: Arc<Notify>,
     /// Which background tasks run, for `/readyz`.
     pub running: Arc<Running>,
+    /// Logged-in admin UI users.
+    pub ui_sessions: Arc<crate::ui::session::Sessions>,
 }
 
 /// Flags the background tasks raise while they run.

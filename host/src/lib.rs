@@ -14,6 +14,7 @@ pub mod plugins;
 pub mod router;
 pub mod service;
 pub mod store;
+pub mod ui;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -118,6 +119,7 @@ impl Server {
             fanout_ready: Arc::new(Notify::new()),
             deliveries_ready: Arc::new(Notify::new()),
             running: Arc::new(Running::default()),
+            ui_sessions: Arc::default(),
             config,
         };
 

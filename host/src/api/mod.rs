@@ -10,13 +10,17 @@ mod events;
 pub mod extract;
 mod health;
 mod oauth;
+pub mod openapi;
 mod operator;
+mod overview;
 mod receivers;
 mod topics;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+
+use utoipa_swagger_ui::SwaggerUi;
 
 use crate::app::App;
 use error::ApiError;
@@ -69,6 +73,8 @@ pub fn router(app: App) -> Router {
         .route("/topics", get(topics::list));
 
     Router::new()
+        .route("/", get(overview::show))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::document()))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/auth/login", post(auth::login))
@@ -80,6 +86,7 @@ pub fn router(app: App) -> Router {
             get(operator::list_tenants).post(operator::create_tenant),
         )
         .nest("/t/{tenant}/v1", tenant_api)
+        .merge(crate::ui::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
