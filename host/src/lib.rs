@@ -16,6 +16,7 @@ pub mod plugins;
 pub mod router;
 pub mod service;
 pub mod store;
+pub mod ui;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -121,6 +122,7 @@ impl Server {
             deliveries_ready: Arc::new(Notify::new()),
             running: Arc::new(Running::default()),
             metrics: Arc::new(metrics::Metrics::default()),
+            ui_sessions: Arc::default(),
             config,
         };
 

@@ -1,6 +1,8 @@
 //! Helpers for the end-to-end tests: the real server on `127.0.0.1:0` over a temp data
 //! dir, real receivers, and TOTP codes computed independently of the host's code.
 
+pub mod browser;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;

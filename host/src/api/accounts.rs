@@ -3,11 +3,21 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
 use super::error::ApiError;
+use super::error::ErrorBody;
 use super::extract::{AccountsRead, AccountsWrite, ApiJson, Authorized};
 use crate::app::App;
 use crate::service::accounts::{self, NewUser, UserPatch, UserView};
 
 /// `GET /accounts`: the users inside the caller's data scope.
+#[utoipa::path(
+    get,
+    path = "/t/{tenant}/v1/accounts",
+    tag = "Accounts",
+    summary = "List the users inside the caller's data scope",
+    params(("tenant" = String, Path, description = "The tenant name")),
+    responses((status = 200, description = "The users", body = Vec<UserView>), (status = 401, description = "Missing, expired or other-tenant access token", body = ErrorBody), (status = 403, description = "The caller lacks the permission", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(app): State<App>,
     Authorized(caller, ..): Authorized<AccountsRead>,
@@ -16,6 +26,16 @@ pub async fn list(
 }
 
 /// `POST /accounts`.
+#[utoipa::path(
+    post,
+    path = "/t/{tenant}/v1/accounts",
+    tag = "Accounts",
+    summary = "Create a user (emits Accounts.Create)",
+    params(("tenant" = String, Path, description = "The tenant name")),
+    request_body = NewUser,
+    responses((status = 201, description = "Created", body = UserView), (status = 400, description = "Malformed request", body = ErrorBody), (status = 401, description = "Missing, expired or other-tenant access token", body = ErrorBody), (status = 403, description = "The caller lacks the permission", body = ErrorBody), (status = 409, description = "The name is taken", body = ErrorBody), (status = 422, description = "The request is well-formed but invalid", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn create(
     State(app): State<App>,
     Authorized(caller, ..): Authorized<AccountsWrite>,
@@ -28,6 +48,15 @@ pub async fn create(
 }
 
 /// `GET /accounts/{id}`.
+#[utoipa::path(
+    get,
+    path = "/t/{tenant}/v1/accounts/{id}",
+    tag = "Accounts",
+    summary = "Get a user",
+    params(("tenant" = String, Path, description = "The tenant name"), ("id" = String, Path, description = "The resource id")),
+    responses((status = 200, description = "The user", body = UserView), (status = 401, description = "Missing, expired or other-tenant access token", body = ErrorBody), (status = 403, description = "The caller lacks the permission", body = ErrorBody), (status = 404, description = "No such resource in this tenant", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn get(
     State(app): State<App>,
     Authorized(caller, ..): Authorized<AccountsRead>,
@@ -39,6 +68,16 @@ pub async fn get(
 }
 
 /// `PATCH /accounts/{id}`.
+#[utoipa::path(
+    patch,
+    path = "/t/{tenant}/v1/accounts/{id}",
+    tag = "Accounts",
+    summary = "Change a user (emits Accounts.Update)",
+    params(("tenant" = String, Path, description = "The tenant name"), ("id" = String, Path, description = "The resource id")),
+    request_body = UserPatch,
+    responses((status = 200, description = "The changed user", body = UserView), (status = 400, description = "Malformed request", body = ErrorBody), (status = 401, description = "Missing, expired or other-tenant access token", body = ErrorBody), (status = 403, description = "The caller lacks the permission", body = ErrorBody), (status = 404, description = "No such resource in this tenant", body = ErrorBody), (status = 422, description = "The request is well-formed but invalid", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn update(
     State(app): State<App>,
     Authorized(caller, ..): Authorized<AccountsWrite>,
@@ -49,6 +88,15 @@ pub async fn update(
 }
 
 /// `DELETE /accounts/{id}`.
+#[utoipa::path(
+    delete,
+    path = "/t/{tenant}/v1/accounts/{id}",
+    tag = "Accounts",
+    summary = "Delete a user (emits Accounts.Delete)",
+    params(("tenant" = String, Path, description = "The tenant name"), ("id" = String, Path, description = "The resource id")),
+    responses((status = 204, description = "Deleted"), (status = 401, description = "Missing, expired or other-tenant access token", body = ErrorBody), (status = 403, description = "The caller lacks the permission", body = ErrorBody), (status = 404, description = "No such resource in this tenant", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn delete(
     State(app): State<App>,
     Authorized(caller, ..): Authorized<AccountsWrite>,

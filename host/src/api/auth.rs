@@ -3,12 +3,13 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
+use super::error::ErrorBody;
 use super::extract::ApiJson;
 use crate::app::App;
 use crate::auth;
 
 /// `POST /auth/login`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     account: String,
@@ -17,7 +18,7 @@ pub struct LoginRequest {
 }
 
 /// A successful login.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LoginResponse {
     access_token: String,
     token_type: &'static str,
@@ -26,6 +27,14 @@ pub struct LoginResponse {
 }
 
 /// API-account login: account id + API token + TOTP code.
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    tag = "Authentication",
+    summary = "API-account login: account id, API token and current TOTP code",
+    request_body = LoginRequest,
+    responses((status = 200, description = "Logged in", body = LoginResponse), (status = 400, description = "Malformed request", body = ErrorBody), (status = 401, description = "Any wrong factor (one generic message)", body = ErrorBody), (status = 429, description = "Too many failed logins; see Retry-After", body = ErrorBody))
+)]
 pub async fn login(
     State(app): State<App>,
     ApiJson(req): ApiJson<LoginRequest>,

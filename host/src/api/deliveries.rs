@@ -4,6 +4,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use serde::Deserialize;
 
 use super::error::ApiError;
+use super::error::ErrorBody;
 use super::extract::{Authorized, WebhooksManage};
 use crate::app::App;
 use crate::domain::{Delivery, DeliveryStatus};
@@ -11,10 +12,13 @@ use crate::service::deliveries;
 use crate::store::DeliveryQuery;
 
 /// Filters and paging of the webhook log.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LogQuery {
+    /// Only this topic, e.g. `Accounts.Update`.
     topic: Option<String>,
+    /// Only this status: pending, delivered, retrying, failed, unauthorized or gone.
     status: Option<String>,
     /// Only deliveries older than this id (the last id of the previous page).
     before: Option<String>,
@@ -60,6 +64,15 @@ fn page(app: &App, tenant: &str, path: &str, rows: Vec<Delivery>, limit: usize) 
 }
 
 /// `GET /deliveries`: the tenant's webhook log, newest first.
+#[utoipa::path(
+    get,
+    path = "/t/{tenant}/v1/deliveries",
+    tag = "Webhook log",
+    summary = "The webhook log, newest first",
+    params(("tenant" = String, Path, description = "The tenant name"), LogQuery),
+    responses((status = 200, description = "One page of deliveries", body = Vec<Delivery>, headers(("Link" = String, description = "`<…?before=<last id>&limit=N>; rel=\"next\"` when a further page may exist"))), (status = 400, description = "Malformed request", body = ErrorBody), (status = 401, description = "Missing, expired or other-tenant access token", body = ErrorBody), (status = 403, description = "The caller lacks the permission", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(app): State<App>,
     Authorized(caller, ..): Authorized<WebhooksManage>,
@@ -72,6 +85,15 @@ pub async fn list(
 }
 
 /// `GET /receivers/{id}/deliveries`: one receiver's log, removed receivers included.
+#[utoipa::path(
+    get,
+    path = "/t/{tenant}/v1/receivers/{id}/deliveries",
+    tag = "Webhook log",
+    summary = "One receiver's webhook log, newest first (removed receivers too)",
+    params(("tenant" = String, Path, description = "The tenant name"), ("id" = String, Path, description = "The resource id"), LogQuery),
+    responses((status = 200, description = "One page of deliveries", body = Vec<Delivery>, headers(("Link" = String, description = "Next page, as for /deliveries"))), (status = 400, description = "Malformed request", body = ErrorBody), (status = 401, description = "Missing, expired or other-tenant access token", body = ErrorBody), (status = 403, description = "The caller lacks the permission", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn for_receiver(
     State(app): State<App>,
     Authorized(caller, ..): Authorized<WebhooksManage>,
@@ -91,6 +113,15 @@ pub async fn for_receiver(
 }
 
 /// `GET /deliveries/{id}`: with the request body and every attempt.
+#[utoipa::path(
+    get,
+    path = "/t/{tenant}/v1/deliveries/{id}",
+    tag = "Webhook log",
+    summary = "One delivery with its request body and every attempt",
+    params(("tenant" = String, Path, description = "The tenant name"), ("id" = String, Path, description = "The resource id")),
+    responses((status = 200, description = "The delivery", body = Delivery), (status = 401, description = "Missing, expired or other-tenant access token", body = ErrorBody), (status = 403, description = "The caller lacks the permission", body = ErrorBody), (status = 404, description = "No such resource in this tenant", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn get(
     State(app): State<App>,
     Authorized(caller, ..): Authorized<WebhooksManage>,
@@ -100,6 +131,15 @@ pub async fn get(
 }
 
 /// `POST /deliveries/{id}/resend`: send again now.
+#[utoipa::path(
+    post,
+    path = "/t/{tenant}/v1/deliveries/{id}/resend",
+    tag = "Webhook log",
+    summary = "Send a delivery again now",
+    params(("tenant" = String, Path, description = "The tenant name"), ("id" = String, Path, description = "The resource id")),
+    responses((status = 202, description = "Queued for sending", body = Delivery), (status = 401, description = "Missing, expired or other-tenant access token", body = ErrorBody), (status = 403, description = "The caller lacks the permission", body = ErrorBody), (status = 404, description = "No such resource in this tenant", body = ErrorBody), (status = 409, description = "The receiver was removed", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn resend(
     State(app): State<App>,
     Authorized(caller, ..): Authorized<WebhooksManage>,

@@ -23,12 +23,12 @@ pub struct ApiError {
 }
 
 /// The JSON body of every error.
-#[derive(Debug, Serialize)]
-pub struct ErrorBody<'a> {
-    /// A stable, machine-readable code.
-    pub code: &'a str,
-    /// What went wrong.
-    pub detail: &'a str,
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A stable, machine-readable code, e.g. `not_found`.
+    pub code: &'static str,
+    /// What went wrong, for people.
+    pub detail: String,
 }
 
 impl ApiError {
@@ -81,7 +81,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
             code: self.code,
-            detail: &self.detail,
+            detail: self.detail.clone(),
         };
         let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {

@@ -5,6 +5,8 @@ use axum::response::IntoResponse;
 use crate::app::App;
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "Health", summary = "Counters, histograms and gauges in the Prometheus text format",
+    responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain")))]
 pub async fn render(State(app): State<App>) -> impl IntoResponse {
     let queued = app.blocking(|s| s.queued()).await.unwrap_or(0);
     let stats = app.plugins.stats();

@@ -11,7 +11,9 @@ pub mod extract;
 mod health;
 mod metrics;
 mod oauth;
+pub mod openapi;
 mod operator;
+mod overview;
 mod plugins;
 mod receivers;
 mod topics;
@@ -19,6 +21,8 @@ mod topics;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
+
+use utoipa_swagger_ui::SwaggerUi;
 
 use crate::app::App;
 use error::ApiError;
@@ -78,6 +82,8 @@ pub fn router(app: App) -> Router {
         .route("/plugins/{name}", get(plugins::get).delete(plugins::delete));
 
     Router::new()
+        .route("/", get(overview::show))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::document()))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/metrics", get(metrics::render))
@@ -97,6 +103,7 @@ pub fn router(app: App) -> Router {
         )
         .route("/operator/plugins/{name}", delete(plugins::operator_delete))
         .nest("/t/{tenant}/v1", tenant_api)
+        .merge(crate::ui::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -10,6 +10,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::openapi::{
+    Introspection, OAuthError, TokenExchangeRequest, TokenExchangeResponse, TokenForm,
+};
 use crate::app::App;
 use crate::auth::{self, ExchangeError, hash_token};
 
@@ -38,6 +41,15 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 }
 
 /// `POST /oauth2/token`.
+#[utoipa::path(
+    post,
+    path = "/oauth2/token",
+    tag = "OAuth2",
+    summary = "RFC 8693 token exchange: impersonate a user",
+    request_body(content = TokenExchangeRequest, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "The impersonation token", body = TokenExchangeResponse), (status = 400, description = "RFC 6749 error (invalid_request, unsupported_grant_type, invalid_target…)", body = OAuthError), (status = 401, description = "invalid_client / invalid_grant", body = OAuthError), (status = 403, description = "The caller may not impersonate (unauthorized_client)", body = OAuthError)),
+    security(("bearer" = []), ())
+)]
 pub async fn token(
     State(app): State<App>,
     headers: HeaderMap,
@@ -147,6 +159,15 @@ pub async fn token(
 }
 
 /// `POST /oauth2/revoke` (RFC 7009): always 200; an unknown token is already revoked.
+#[utoipa::path(
+    post,
+    path = "/oauth2/revoke",
+    tag = "OAuth2",
+    summary = "RFC 7009: revoke one of the host's access tokens",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "Revoked (also when the token was unknown)"), (status = 400, description = "token missing", body = OAuthError), (status = 401, description = "The caller is not authenticated", body = OAuthError)),
+    security(("bearer" = []))
+)]
 pub async fn revoke(
     State(app): State<App>,
     form: Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
@@ -174,6 +195,15 @@ pub async fn revoke(
 
 /// `POST /oauth2/introspect` (RFC 7662): the caller authenticates with its own bearer
 /// token and may introspect tokens of its tenant.
+#[utoipa::path(
+    post,
+    path = "/oauth2/introspect",
+    tag = "OAuth2",
+    summary = "RFC 7662: introspect one of the host's access tokens",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "The token's state; {\"active\": false} for unknown, expired or other-tenant tokens", body = Introspection), (status = 400, description = "token missing", body = OAuthError), (status = 401, description = "The caller is not authenticated", body = OAuthError)),
+    security(("bearer" = []))
+)]
 pub async fn introspect(
     State(app): State<App>,
     headers: HeaderMap,

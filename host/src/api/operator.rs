@@ -8,6 +8,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
+use super::error::ErrorBody;
 use super::extract::ApiJson;
 use crate::app::App;
 use crate::domain::Tenant;
@@ -50,7 +51,7 @@ impl FromRequestParts<App> for Operator {
 }
 
 /// `POST /operator/tenants`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTenant {
     /// The tenant's name (lowercase letters, digits, '-').
@@ -59,6 +60,15 @@ pub struct NewTenant {
 }
 
 /// `POST /operator/tenants`: creates a tenant; answers the same JSON as `init`.
+#[utoipa::path(
+    post,
+    path = "/operator/tenants",
+    tag = "Operator",
+    summary = "Create a tenant with its super-admin API account and user",
+    request_body = NewTenant,
+    responses((status = 201, description = "Created; the credentials are shown this once", body = Initialized), (status = 401, description = "Operator token missing or wrong", body = ErrorBody), (status = 404, description = "The operator API is off", body = ErrorBody), (status = 409, description = "The tenant exists", body = ErrorBody), (status = 422, description = "The request is well-formed but invalid", body = ErrorBody)),
+    security(("operator" = []))
+)]
 pub async fn create_tenant(
     State(app): State<App>,
     _: Operator,
@@ -73,6 +83,14 @@ pub async fn create_tenant(
 }
 
 /// `GET /operator/tenants`.
+#[utoipa::path(
+    get,
+    path = "/operator/tenants",
+    tag = "Operator",
+    summary = "List tenants",
+    responses((status = 200, description = "The tenants", body = Vec<Tenant>), (status = 401, description = "Operator token missing or wrong", body = ErrorBody), (status = 404, description = "The operator API is off", body = ErrorBody)),
+    security(("operator" = []))
+)]
 pub async fn list_tenants(
     State(app): State<App>,
     _: Operator,

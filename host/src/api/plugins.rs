@@ -7,7 +7,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Authenticated, Authorized, PluginsManage};
 use super::operator::Operator;
 use crate::app::App;
@@ -20,6 +20,8 @@ pub const MAX_COMPONENT_BYTES: usize = 32 * 1024 * 1024;
 const COMPONENT_TYPES: &[&str] = &["application/wasm", "application/octet-stream"];
 
 /// `GET /plugins`: the plugins the tenant sees, its own and global ones.
+#[utoipa::path(get, path = "/t/{tenant}/v1/plugins", tag = "Plugins", summary = "The plugins the tenant sees: its own and the global ones",
+    params(("tenant" = String, Path, description = "The tenant name")), responses((status = 200, description = "Plugins", body = Vec<InstalledPlugin>), (status = 401, description = "Missing, expired or other-tenant access token", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn list(
     State(app): State<App>,
     Authenticated(caller): Authenticated,
@@ -28,6 +30,8 @@ pub async fn list(
 }
 
 /// `GET /plugins/{name}`.
+#[utoipa::path(get, path = "/t/{tenant}/v1/plugins/{name}", tag = "Plugins", summary = "One plugin with its settings",
+    params(("tenant" = String, Path, description = "The tenant name"), ("name" = String, Path, description = "The plugin name")), responses((status = 200, description = "The plugin", body = InstalledPlugin), (status = 404, description = "No such plugin for this tenant", body = ErrorBody), (status = 401, description = "Missing, expired or other-tenant access token", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn get(
     State(app): State<App>,
     Authenticated(caller): Authenticated,
@@ -40,6 +44,9 @@ pub async fn get(
 }
 
 /// `POST /plugins`: installs or replaces one of the tenant's own plugins.
+#[utoipa::path(post, path = "/t/{tenant}/v1/plugins", tag = "Plugins", summary = "Upload a plugin component for this tenant only (hot-loaded; replaces one of the same name)",
+    params(("tenant" = String, Path, description = "The tenant name")), request_body(content = Vec<u8>, content_type = "application/wasm", description = "The WebAssembly component"),
+    responses((status = 201, description = "Installed; Location names it", body = InstalledPlugin), (status = 413, description = "Larger than 32 MiB", body = ErrorBody), (status = 415, description = "Not application/wasm", body = ErrorBody), (status = 422, description = "Not a valid plugin component (the detail says why)", body = ErrorBody), (status = 409, description = "The name of a built-in plugin", body = ErrorBody), (status = 401, description = "Missing, expired or other-tenant access token", body = ErrorBody), (status = 403, description = "Lacks plugins.manage", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn upload(
     State(app): State<App>,
     Authorized(caller, ..): Authorized<PluginsManage>,
@@ -51,6 +58,8 @@ pub async fn upload(
 }
 
 /// `DELETE /plugins/{name}`: removes one of the tenant's own plugins.
+#[utoipa::path(delete, path = "/t/{tenant}/v1/plugins/{name}", tag = "Plugins", summary = "Remove one of the tenant's own plugins",
+    params(("tenant" = String, Path, description = "The tenant name"), ("name" = String, Path, description = "The plugin name")), responses((status = 204, description = "Removed"), (status = 404, description = "No such plugin of this tenant", body = ErrorBody), (status = 409, description = "A built-in plugin", body = ErrorBody), (status = 401, description = "Missing, expired or other-tenant access token", body = ErrorBody), (status = 403, description = "Lacks plugins.manage", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn delete(
     State(app): State<App>,
     Authorized(caller, ..): Authorized<PluginsManage>,
@@ -61,11 +70,16 @@ pub async fn delete(
 }
 
 /// `GET /operator/plugins`: the global plugins.
+#[utoipa::path(get, path = "/operator/plugins", tag = "Operator", summary = "The global plugins",
+    responses((status = 200, description = "Plugins", body = Vec<InstalledPlugin>), (status = 401, description = "Missing or wrong operator token", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn operator_list(State(app): State<App>, _: Operator) -> Json<Vec<InstalledPlugin>> {
     Json(app.plugins.installed(None))
 }
 
 /// `POST /operator/plugins`: installs or replaces a global plugin.
+#[utoipa::path(post, path = "/operator/plugins", tag = "Operator", summary = "Upload a global plugin component (hot-loaded)",
+    request_body(content = Vec<u8>, content_type = "application/wasm", description = "The WebAssembly component"),
+    responses((status = 201, description = "Installed", body = InstalledPlugin), (status = 413, description = "Larger than 32 MiB", body = ErrorBody), (status = 415, description = "Not application/wasm", body = ErrorBody), (status = 422, description = "Not a valid plugin component (the detail says why)", body = ErrorBody), (status = 409, description = "The name of a built-in plugin", body = ErrorBody), (status = 401, description = "Missing or wrong operator token", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn operator_upload(
     State(app): State<App>,
     _: Operator,
@@ -80,6 +94,8 @@ pub async fn operator_upload(
 }
 
 /// `DELETE /operator/plugins/{name}`.
+#[utoipa::path(delete, path = "/operator/plugins/{name}", tag = "Operator", summary = "Remove a global plugin",
+    params(("name" = String, Path, description = "The plugin name")), responses((status = 204, description = "Removed"), (status = 404, description = "No such plugin", body = ErrorBody), (status = 409, description = "A built-in plugin", body = ErrorBody), (status = 401, description = "Missing or wrong operator token", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn operator_delete(
     State(app): State<App>,
     _: Operator,

@@ -37,7 +37,7 @@ pub mod permissions {
 }
 
 /// What an account may do (permissions) and which data it may see (scopes).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Authorizations {
     /// Permissions such as `webhooks.manage`; `*` is every permission.
@@ -92,7 +92,7 @@ impl Authorizations {
 }
 
 /// An account for an external application: logs in with token + TOTP, API only.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApiAccount {
     /// `acc_…`
     pub id: String,
@@ -125,7 +125,7 @@ pub struct ApiAccount {
 }
 
 /// A normal user of the business application.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct User {
     /// `usr_…`
     pub id: String,

@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use super::Timestamp;
 
 /// One action taken on someone's behalf: "user X via API account Y did Z".
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// `aud_…`
     pub id: String,

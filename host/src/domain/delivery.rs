@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use super::Timestamp;
 
 /// Where a delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
     /// Waiting for its first attempt.
@@ -33,7 +33,7 @@ impl DeliveryStatus {
 }
 
 /// One attempt to send a delivery.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Attempt {
     /// When it started.
     pub at: Timestamp,
@@ -46,7 +46,7 @@ pub struct Attempt {
 }
 
 /// One webhook: an event for one receiver, with every attempt to send it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Delivery {
     /// `dlv_…`, sent as `Webhook-Id` on every attempt.
     pub id: String,

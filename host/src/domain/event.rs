@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use super::Timestamp;
 
 /// Who or what an event is about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Subject {
     /// The kind of subject, e.g. `user`.
@@ -16,7 +16,7 @@ pub struct Subject {
 }
 
 /// One published event.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Event {
     /// `evt_…`
     pub id: String,

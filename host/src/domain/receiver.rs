@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::Timestamp;
 
 /// A plugin chosen by a receiver, with the receiver's settings for it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PluginRef {
     /// The plugin's name.
@@ -27,7 +27,7 @@ impl PluginRef {
 }
 
 /// A webhook subscriber.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Receiver {
     /// `rcv_…`
     pub id: String,

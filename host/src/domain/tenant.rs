@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use super::Timestamp;
 
 /// A tenant: one customer organization with its own base URL and data.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Tenant {
     /// Its name, the `{tenant}` in URLs.
     pub name: String,

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A topic with its description.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Topic {
     /// E.g. `Accounts.Update`.

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One published event, as a plugin sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Event {
     /// The event id (`evt_…`).
     pub id: String,
@@ -23,7 +23,7 @@ pub struct Event {
 }
 
 /// Who or what an event is about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Subject {
     /// The kind of subject, e.g. `user`.
     pub kind: String,
@@ -34,7 +34,7 @@ pub struct Subject {
 }
 
 /// The account on whose behalf a webhook is received.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Principal {
     /// The API account id.
     pub id: String,
@@ -45,7 +45,7 @@ pub struct Principal {
 }
 
 /// A webhook request about to be sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OutgoingRequest {
     /// The HTTP method.
     pub method: String,
@@ -58,7 +58,7 @@ pub struct OutgoingRequest {
 }
 
 /// What is known about the delivery a request belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeliveryContext {
     /// The delivery id, the same on every attempt.
     pub delivery_id: String,
@@ -71,7 +71,7 @@ pub struct DeliveryContext {
 }
 
 /// A transformed payload.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Body {
     /// The media type to send it with.
     pub content_type: String,
@@ -80,7 +80,7 @@ pub struct Body {
 }
 
 /// What a plugin says about itself, plus the kind the host found it to be.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PluginInfo {
     /// Its name, how receivers refer to it.
     pub name: String,
@@ -95,7 +95,7 @@ pub struct PluginInfo {
 }
 
 /// One setting a plugin takes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Setting {
     /// Its key.
     pub name: String,
@@ -108,7 +108,7 @@ pub struct Setting {
 }
 
 /// The three kinds of plugin, one per WIT world.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum PluginKind {
     /// World `auth-protocol`: signs or authorizes outgoing requests.
@@ -140,7 +140,7 @@ impl std::fmt::Display for PluginKind {
 pub type Settings = std::collections::BTreeMap<String, String>;
 
 /// Counters for operators and tests.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PluginStats {
     /// Components compiled from WebAssembly since start.
     pub compiled: u64,
@@ -153,7 +153,7 @@ pub struct PluginStats {
 }
 
 /// Who sees a plugin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scope {
     /// Every tenant: built-ins, operator uploads and the plugin directory.
@@ -163,7 +163,7 @@ pub enum Scope {
 }
 
 /// Where a plugin came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Origin {
     /// Embedded in the host binary; cannot be removed or replaced.
@@ -175,7 +175,7 @@ pub enum Origin {
 }
 
 /// A plugin as the API lists it: what it says about itself and where it lives.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InstalledPlugin {
     /// What the plugin says about itself.
     #[serde(flatten)]

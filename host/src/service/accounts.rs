@@ -11,7 +11,7 @@ use crate::auth::Caller;
 use crate::domain::{Authorizations, Subject, Timestamp, User, ids};
 
 /// A user as the API shows it (no password hash, no TOTP secret).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     /// `usr_…`
     pub id: String,
@@ -44,7 +44,7 @@ impl From<&User> for UserView {
 }
 
 /// A user to create.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     /// Login name, unique in the tenant.
@@ -62,7 +62,7 @@ pub struct NewUser {
 }
 
 /// Changes to a user.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     /// Login name.

@@ -10,7 +10,7 @@ use crate::auth::{Caller, Credentials, hash_token, new_secret_token, totp_uri};
 use crate::domain::{ApiAccount, Authorizations, Subject, Timestamp, ids};
 
 /// An API account as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ApiAccountView {
     /// `acc_…`
     pub id: String,
@@ -40,7 +40,7 @@ impl From<&ApiAccount> for ApiAccountView {
 }
 
 /// A new API account with its secrets, shown this once.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Created {
     /// The account.
     #[serde(flatten)]
@@ -54,7 +54,7 @@ pub struct Created {
 }
 
 /// New secrets after a rotation, shown this once.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Rotated {
     /// The account id.
     pub id: String,
@@ -70,7 +70,7 @@ pub struct Rotated {
 }
 
 /// An API account to create.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewApiAccount {
     /// A name for people.
@@ -81,7 +81,7 @@ pub struct NewApiAccount {
 }
 
 /// Changes to an API account.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiAccountPatch {
     /// A name for people.

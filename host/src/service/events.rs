@@ -11,7 +11,7 @@ use crate::store::Published;
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 
 /// What a producer publishes.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEvent {
     /// A topic from the catalog.

@@ -16,7 +16,7 @@ pub const DEFAULT_TRANSFORM: &str = "json";
 pub const DEFAULT_FILTER: &str = "scope-filter";
 
 /// A receiver to add.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewReceiver {
     /// Where webhooks go.
@@ -39,7 +39,7 @@ pub struct NewReceiver {
 }
 
 /// Changes to a receiver; absent fields stay as they are.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiverPatch {
     /// Where webhooks go.

@@ -10,7 +10,7 @@ use crate::domain::{ApiAccount, Authorizations, Tenant, Timestamp, User, ids};
 use crate::store::{self, Store};
 
 /// What `init` prints: the new tenant's super-admin credentials, shown this once.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Initialized {
     /// The tenant's name.
     pub tenant: String,
@@ -23,7 +23,8 @@ pub struct Initialized {
 }
 
 /// A new API account's id and secrets.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = InitialApiAccount)]
 pub struct NewApiAccount {
     /// Its id.
     pub id: String,
@@ -36,7 +37,8 @@ pub struct NewApiAccount {
 }
 
 /// A new user's login.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = InitialUser)]
 pub struct NewUser {
     /// Its id.
     pub id: String,

@@ -1,0 +1,206 @@
+//! The API overview at `/`, the OpenAPI document and its Swagger UI.
+
+use serde_json::Value;
+use switchyard_tests::TestServer;
+
+#[tokio::test]
+async fn openapi_document_covers_every_documented_path_and_each_one_is_served() {
+    let server = TestServer::start().await;
+    let response = server
+        .http
+        .get(server.url("/openapi.json"))
+        .send()
+        .await
+        .expect("GET /openapi.json");
+    assert_eq!(response.status(), 200);
+    let doc: Value = response.json().await.expect("the document is JSON");
+    assert!(
+        doc["openapi"].as_str().unwrap_or("").starts_with("3."),
+        "OpenAPI 3.x: {}",
+        doc["openapi"]
+    );
+    let paths = doc["paths"].as_object().expect("paths");
+    for expected in [
+        "/auth/login",
+        "/oauth2/token",
+        "/oauth2/revoke",
+        "/oauth2/introspect",
+        "/operator/tenants",
+        "/healthz",
+        "/readyz",
+        "/t/{tenant}/v1/accounts",
+        "/t/{tenant}/v1/accounts/{id}",
+        "/t/{tenant}/v1/api-accounts",
+        "/t/{tenant}/v1/api-accounts/{id}",
+        "/t/{tenant}/v1/api-accounts/{id}/rotate-token",
+        "/t/{tenant}/v1/api-accounts/{id}/rotate-totp",
+        "/t/{tenant}/v1/receivers",
+        "/t/{tenant}/v1/receivers/{id}",
+        "/t/{tenant}/v1/receivers/{id}/deliveries",
+        "/t/{tenant}/v1/deliveries",
+        "/t/{tenant}/v1/deliveries/{id}",
+        "/t/{tenant}/v1/deliveries/{id}/resend",
+        "/t/{tenant}/v1/events",
+        "/t/{tenant}/v1/events/{id}",
+        "/t/{tenant}/v1/topics",
+        "/t/{tenant}/v1/audit",
+    ] {
+        assert!(paths.contains_key(expected), "{expected} is documented");
+    }
+
+    // Every documented operation exists on the running server: without credentials it
+    // answers anything but the router's own 404/405.
+    let tenant = &server.admin.tenant;
+    for (path, item) in paths {
+        let concrete = path
+            .replace("{tenant}", tenant)
+            .replace("{id}", "does-not-exist");
+        for method in item.as_object().expect("path item").keys() {
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes())
+                .expect("an HTTP method");
+            let response = server
+                .http
+                .request(method.clone(), server.url(&concrete))
+                .send()
+                .await
+                .expect("request");
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            assert!(
+                status != 405 && body["detail"] != "no such endpoint",
+                "{method} {path} is documented but not served ({status} {body})"
+            );
+        }
+    }
+
+    let schemas = &doc["components"]["schemas"];
+    for schema in [
+        "ErrorBody",
+        "Receiver",
+        "Delivery",
+        "NewReceiver",
+        "LoginResponse",
+    ] {
+        assert!(schema_named(schemas, schema), "schema {schema}");
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+}
+
+fn schema_named(schemas: &Value, name: &str) -> bool {
+    schemas.as_object().is_some_and(|s| {
+        s.keys()
+            .any(|k| k == name || k.ends_with(&format!(".{name}")))
+    })
+}
+
+#[tokio::test]
+async fn swagger_ui_is_served_without_any_external_asset() {
+    let server = TestServer::start().await;
+    let page = server
+        .http
+        .get(server.url("/docs/"))
+        .send()
+        .await
+        .expect("GET /docs/");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("html");
+    assert!(html.contains("swagger-ui"), "{html}");
+    assert!(!html.contains("https://"), "no external asset: {html}");
+    let init = server
+        .http
+        .get(server.url("/docs/swagger-initializer.js"))
+        .send()
+        .await
+        .expect("initializer");
+    assert_eq!(init.status(), 200);
+    assert!(init.text().await.expect("js").contains("/openapi.json"));
+    let bundle = server
+        .http
+        .get(server.url("/docs/swagger-ui-bundle.js"))
+        .send()
+        .await
+        .expect("bundle");
+    assert_eq!(bundle.status(), 200, "the bundle is vendored");
+}
+
+#[tokio::test]
+async fn overview_lists_every_api_as_json_and_html() {
+    let server = TestServer::start().await;
+    let json: Value = server
+        .http
+        .get(server.url("/"))
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .expect("GET / as JSON")
+        .json()
+        .await
+        .expect("JSON overview");
+    let apis = json["apis"].as_array().expect("apis");
+    let names: Vec<&str> = apis.iter().filter_map(|a| a["name"].as_str()).collect();
+    for expected in [
+        "Tenant API",
+        "Authentication",
+        "OAuth2",
+        "Operator API",
+        "Health",
+    ] {
+        assert!(names.contains(&expected), "{expected} in {names:?}");
+    }
+    for api in apis {
+        assert!(!api["description"].as_str().unwrap_or("").is_empty());
+        let docs = api["docs_url"].as_str().expect("docs_url");
+        assert!(docs.contains("/docs/"), "{docs}");
+        assert!(
+            api["openapi_url"]
+                .as_str()
+                .expect("openapi_url")
+                .ends_with("/openapi.json")
+        );
+    }
+    // The links lead somewhere.
+    let openapi = json["openapi_url"].as_str().expect("openapi_url");
+    let path = openapi
+        .split_once("//")
+        .map(|(_, r)| r)
+        .and_then(|r| r.find('/').map(|i| &r[i..]));
+    let status = server
+        .http
+        .get(server.url(path.expect("a path")))
+        .send()
+        .await
+        .expect("follow openapi_url")
+        .status();
+    assert_eq!(status, 200);
+
+    let response = server
+        .http
+        .get(server.url("/"))
+        .header("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .send()
+        .await
+        .expect("GET / as HTML");
+    assert_eq!(response.status(), 200);
+    assert!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .starts_with("text/html")
+    );
+    let html = response.text().await.expect("html");
+    for expected in [
+        "Tenant API",
+        "Authentication",
+        "OAuth2",
+        "Operator API",
+        "Health",
+    ] {
+        assert!(html.contains(expected), "{expected} in the HTML overview");
+    }
+    assert!(html.contains("/openapi.json") && html.contains("/docs/"));
+}
