@@ -278,7 +278,7 @@ mod tests {
         for (path, item) in doc["paths"].as_object().into_iter().flatten() {
             for (method, op) in item.as_object().into_iter().flatten() {
                 let responses = op["responses"].as_object().cloned().unwrap_or_default();
-                let public = matches!(path.as_str(), "/healthz" | "/readyz");
+                let public = matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics");
                 if !public {
                     assert!(
                         responses.keys().any(|k| k.starts_with('4')),
