@@ -169,6 +169,12 @@ impl Config {
             ));
         }
         crate::jobs::validate(&self.jobs).map_err(Error::Invalid)?;
+        // A delivery is "stuck" only when no attempt could still be running.
+        if self.jobs.stuck_after <= self.delivery.timeout {
+            return Err(Error::Invalid(
+                "jobs.stuck_after must be longer than delivery.timeout".into(),
+            ));
+        }
         if let Some(topic) = self
             .topics
             .iter()

@@ -229,7 +229,8 @@ impl TestServer {
             stop: Some(stop),
             task: Some(task),
         };
-        eventually(Duration::from_secs(30), || async {
+        // Generous: the first start on a cold machine compiles every built-in plugin.
+        eventually(Duration::from_secs(180), || async {
             let r = this.http.get(this.url("/readyz")).send().await.ok()?;
             r.status().is_success().then_some(())
         })

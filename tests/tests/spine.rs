@@ -37,6 +37,22 @@ fn websub(receiver: &TestReceiver, account: &str, topics: &[&str], algorithm: &s
     })
 }
 
+/// Waits until the delivery has logged `n` attempts, so the clock moves only between
+/// attempts (a jump during one would make it look stuck to the maintenance job).
+async fn attempts_logged(api: &switchyard_tests::Api, id: &str, n: usize) {
+    eventually(WAIT, || async {
+        let d = api.get(&format!("/deliveries/{id}")).await;
+        (d["attempts"].as_array().map(Vec::len) == Some(n)).then_some(())
+    })
+    .await;
+}
+
+fn long_sessions() -> Option<switchyard_tests::Configure> {
+    Some(Box::new(|c| {
+        c.auth.access_token_ttl = Duration::from_secs(1000 * 3600);
+    }))
+}
+
 fn user(id: &str) -> Value {
     json!({"kind": "user", "id": id, "attributes": {"org_unit": "sales"}})
 }
@@ -99,7 +115,7 @@ async fn a_receiver_that_keeps_failing_is_retried_on_schedule_then_failed() {
     let start = 1_800_000_000_000;
     let server = TestServer::start_with(Options {
         manual_clock_at: Some(start),
-        ..Options::default()
+        configure: long_sessions(),
     })
     .await;
     let clock = server.clock.clone().expect("manual clock");
@@ -115,6 +131,7 @@ async fn a_receiver_that_keeps_failing_is_retried_on_schedule_then_failed() {
     let first = receiver.next(WAIT).await;
     let id = first.header("webhook-id").expect("Webhook-Id").to_owned();
     for (retry, wait) in [1u64, 2, 6, 24].into_iter().enumerate() {
+        attempts_logged(&api, &id, retry + 1).await;
         let due = Duration::from_secs(wait * 3600);
         // A millisecond before the retry is due nothing happens…
         clock.advance(due - Duration::from_millis(1));
@@ -179,6 +196,8 @@ async fn a_failure_then_success_ends_delivered() {
         .await;
 
     let first = receiver.next(WAIT).await;
+    let first_id = first.header("webhook-id").expect("Webhook-Id").to_owned();
+    attempts_logged(&api, &first_id, 1).await;
     receiver.answer(200);
     clock.advance(HOUR);
     let second = receiver.next(WAIT).await;
