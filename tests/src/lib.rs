@@ -191,6 +191,9 @@ impl TestServer {
         };
         config.delivery.allow_private_targets = true;
         config.delivery.timeout = Duration::from_secs(5);
+        // Loading compiles every built-in plugin and asks it to describe itself; on a
+        // busy 2-core machine running tests in parallel that can exceed the 1 s default.
+        config.plugins.call_timeout = Duration::from_secs(20);
         if let Some(configure) = options.configure {
             configure(&mut config);
         }
