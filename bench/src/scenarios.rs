@@ -63,6 +63,9 @@ fn configure(cache_dir: &Path, timeout: Duration) -> Box<dyn FnOnce(&mut Config)
     let cache_dir = cache_dir.to_owned();
     Box::new(move |config: &mut Config| {
         config.delivery.allow_private_targets = true;
+        // The baseline sends with `delivery.concurrency` requests in flight to one
+        // receiver; the host may do the same.
+        config.delivery.per_receiver_concurrency = config.delivery.concurrency;
         config.delivery.timeout = timeout;
         config.delivery.retry_schedule = vec![Duration::from_secs(1)];
         config.plugins.cache_dir = Some(cache_dir);

@@ -30,6 +30,8 @@ pub struct App {
     pub deliveries_ready: Arc<Notify>,
     /// Which background tasks run, for `/readyz`.
     pub running: Arc<Running>,
+    /// Slots for delivery attempts, shared by the router and the worker.
+    pub dispatch: Arc<crate::delivery::Dispatch>,
     /// Counters for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Logged-in admin UI users.

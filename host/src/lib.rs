@@ -113,7 +113,9 @@ impl Server {
                 .await
                 .context("plugin loading panicked")?
                 .context("cannot start the plugin runtime")?;
+        let (dispatch, handoffs) = delivery::Dispatch::new(&config.delivery);
         let app = App {
+            dispatch: Arc::new(dispatch),
             commit: GroupCommit::start(store.clone()),
             store,
             plugins,
@@ -139,7 +141,7 @@ impl Server {
             let (app, stop) = (app.clone(), stop_rx.clone());
             async move {
                 app.running.worker.store(true, Ordering::SeqCst);
-                delivery::run(app.clone(), client, stop).await;
+                delivery::run(app.clone(), client, handoffs, stop).await;
                 app.running.worker.store(false, Ordering::SeqCst);
             }
         });

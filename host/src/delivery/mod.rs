@@ -1,9 +1,11 @@
 //! Sending webhooks: the worker, the retry schedule, the HTTP client and its SSRF guard.
 
 mod client;
+mod dispatch;
 pub mod guard;
 pub mod retry;
 mod worker;
 
 pub use client::{Answer, HttpClient};
+pub use dispatch::{Dispatch, Handoff, Parties, Slot};
 pub use worker::run;

@@ -2,116 +2,76 @@
 //! authenticates through the receiver's protocol plugin, sends, logs the attempt and
 //! schedules the next one.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Instant;
 
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
+use super::dispatch::{Handoff, Parties};
 use super::{HttpClient, retry};
 use crate::app::App;
-use crate::domain::{Attempt, Delivery, DeliveryStatus, Receiver};
+use crate::domain::{ApiAccount, Attempt, Delivery, DeliveryStatus, Event, Receiver};
 use crate::plugins::{DeliveryContext, OutgoingRequest};
 use crate::router;
-use crate::store::DueDelivery;
-
-/// How long a delivery waits when its receiver already has its share of attempts in flight.
-const DEFER: Duration = Duration::from_secs(1);
-
-/// Attempts in flight per receiver, so one slow receiver cannot take every slot.
-#[derive(Debug, Default)]
-struct ReceiverSlots {
-    busy: Mutex<HashMap<String, usize>>,
-}
-
-/// One attempt's hold on its receiver's share; released on drop.
-struct Slot<'a> {
-    slots: &'a ReceiverSlots,
-    receiver: String,
-}
-
-impl ReceiverSlots {
-    fn take(&self, receiver: &str, limit: usize) -> Option<Slot<'_>> {
-        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
-        let count = busy.entry(receiver.to_owned()).or_default();
-        if *count >= limit {
-            return None;
-        }
-        *count += 1;
-        Some(Slot {
-            slots: self,
-            receiver: receiver.to_owned(),
-        })
-    }
-}
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        let mut busy = self.slots.busy.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = busy.get_mut(&self.receiver) {
-            *count -= 1;
-            if *count == 0 {
-                busy.remove(&self.receiver);
-            }
-        }
-    }
-}
 
 /// Runs until `shutdown` turns true, then lets attempts in flight finish.
-pub async fn run(app: App, client: HttpClient, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    app: App,
+    client: HttpClient,
+    mut handoffs: mpsc::UnboundedReceiver<Handoff>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let now = app.now();
     match app.blocking(move |s| s.recover_in_flight(now)).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(count = n, "requeued deliveries left in flight by a crash"),
         Err(e) => tracing::error!(error = %e, "cannot requeue deliveries left in flight"),
     }
-    let slots = Arc::new(Semaphore::new(app.config.delivery.concurrency));
-    let receivers = Arc::new(ReceiverSlots::default());
+    let (recorder, finished) = mpsc::unbounded_channel();
+    let recording = tokio::spawn(record(app.clone(), finished));
     let mut running = JoinSet::new();
+    let mut claim = true;
+    let mut sleep: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(std::future::pending());
     loop {
         while running.try_join_next().is_some() {}
-        let free = slots.available_permits();
-        let now = app.now();
-        let due = if free == 0 {
-            Ok(Vec::new())
-        } else {
-            app.blocking(move |s| s.claim_due(now, free)).await
-        };
-        let due = match due {
-            Ok(due) => due,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the delivery queue; retrying in a second");
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                continue;
+        if claim {
+            match claim_due(&app, &client, &recorder, &mut running).await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the delivery queue; retrying in a second");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    continue;
+                }
             }
-        };
-        let claimed = due.len();
-        for item in due {
-            let Ok(permit) = slots.clone().acquire_owned().await else {
-                return;
+            let room = app.dispatch.room();
+            let next_due = app
+                .blocking(move |s| s.next_due(&room))
+                .await
+                .ok()
+                .flatten();
+            sleep = match next_due {
+                Some(due) => app.clock.sleep_until(due.ms()),
+                None => Box::pin(std::future::pending()),
             };
-            let (app, client, receivers) = (app.clone(), client.clone(), receivers.clone());
-            running.spawn(async move {
-                attempt(&app, &client, &receivers, item).await;
-                drop(permit);
-                // A freed slot may let the loop claim more.
-                app.deliveries_ready.notify_one();
-            });
         }
-        if claimed > 0 && claimed == free {
-            continue;
-        }
-        let next_due = app.blocking(|s| s.next_due()).await.ok().flatten();
-        let sleep = match next_due {
-            Some(due) => app.clock.sleep_until(due.ms()),
-            None => Box::pin(std::future::pending()),
-        };
-        tokio::select! {
-            () = app.deliveries_ready.notified() => {}
-            () = sleep => {}
+        claim = tokio::select! {
+            Some(handoff) = handoffs.recv() => {
+                let (app, client, recorder) = (app.clone(), client.clone(), recorder.clone());
+                running.spawn(async move {
+                    attempt(&app, &client, &recorder, handoff.delivery, handoff.parties).await;
+                    drop(handoff.slot);
+                    freed(&app);
+                });
+                false
+            }
+            () = app.deliveries_ready.notified() => true,
+            () = &mut sleep => true,
             _ = shutdown.changed() => break,
-        }
+        };
     }
     // Graceful shutdown: attempts in flight get a grace period to finish; the rest stay
     // marked in flight and are queued again at the next start.
@@ -126,6 +86,83 @@ pub async fn run(app: App, client: HttpClient, mut shutdown: watch::Receiver<boo
             "attempts still in flight at shutdown; they will be retried after the restart"
         );
         running.abort_all();
+        while running.join_next().await.is_some() {}
+    }
+    // Store what finished before stopping.
+    drop(recorder);
+    let _ = recording.await;
+}
+
+/// Claims what is due and has room and starts its attempts; true when it took all it
+/// could, so there may be more.
+async fn claim_due(
+    app: &App,
+    client: &HttpClient,
+    recorder: &Recorder,
+    running: &mut JoinSet<()>,
+) -> Result<bool, crate::store::Error> {
+    let mut held = app.dispatch.hold_free();
+    let free = held.len();
+    if free == 0 {
+        return Ok(false);
+    }
+    let (now, room) = (app.now(), app.dispatch.room());
+    let due = app.blocking(move |s| s.claim_due(now, free, &room)).await?;
+    let full = due.len() == free;
+    if full {
+        app.dispatch.mark_starved();
+    }
+    for delivery in due {
+        let permit = held.pop().expect("no more claimed than held");
+        let slot = app.dispatch.slot(permit, &delivery);
+        let (app, client, recorder) = (app.clone(), client.clone(), recorder.clone());
+        running.spawn(async move {
+            let parties = load_parties(&app, &delivery).await;
+            if let Some(parties) = parties {
+                attempt(&app, &client, &recorder, delivery, parties).await;
+            }
+            drop(slot);
+            freed(&app);
+        });
+    }
+    Ok(full)
+}
+
+/// An attempt ended: wake the worker if due work may be waiting for its slot.
+fn freed(app: &App) {
+    if app.dispatch.take_starved() {
+        app.deliveries_ready.notify_one();
+    }
+}
+
+/// Reads a queued delivery's receiver, API account and event.
+async fn load_parties(app: &App, delivery: &Delivery) -> Option<Parties> {
+    let (tenant, receiver_id, event_id) = (
+        delivery.tenant.clone(),
+        delivery.receiver.clone(),
+        delivery.event.clone(),
+    );
+    let loaded = app
+        .blocking(move |s| {
+            let receiver = s.receiver(&tenant, &receiver_id)?;
+            let account = match &receiver {
+                Some(r) => s.api_account(&tenant, &r.api_account)?,
+                None => None,
+            };
+            let event = s.event(&tenant, &event_id)?;
+            Ok::<_, crate::store::Error>(Parties {
+                receiver,
+                account,
+                event,
+            })
+        })
+        .await;
+    match loaded {
+        Ok(parties) => Some(parties),
+        Err(e) => {
+            tracing::error!(delivery = %delivery.id, error = %e, "cannot load the receiver; the stuck-delivery check will queue it again");
+            None
+        }
     }
 }
 
@@ -137,40 +174,42 @@ enum Outcome {
     Tried(Attempt),
 }
 
-async fn attempt(app: &App, client: &HttpClient, receivers: &ReceiverSlots, due: DueDelivery) {
-    let (tenant, id) = (due.tenant.clone(), due.delivery.clone());
-    let loaded = app
-        .blocking(move |s| {
-            let Some(delivery) = s.delivery(&tenant, &id)? else {
-                return Ok(None);
-            };
-            let receiver = s.receiver(&tenant, &delivery.receiver)?;
-            Ok::<_, crate::store::Error>(Some((delivery, receiver)))
-        })
-        .await;
-    let (mut delivery, receiver) = match loaded {
-        Ok(Some(found)) => found,
-        Ok(None) => return,
-        Err(e) => {
-            tracing::error!(delivery = %due.delivery, error = %e, "cannot load delivery");
-            return;
-        }
-    };
-    let limit = app.config.delivery.per_receiver_concurrency;
-    let Some(_slot) = receivers.take(&delivery.receiver, limit) else {
-        // Its receiver is busy: try again shortly, without counting an attempt.
-        delivery.next_attempt_at = Some(app.now().after(DEFER));
-        if let Err(e) = app.blocking(move |s| s.finish_attempt(&delivery)).await {
-            tracing::error!(error = %e, "cannot defer a delivery");
-        }
-        return;
-    };
-    let span = tracing::info_span!("attempt", delivery = %delivery.id, event = %delivery.event, receiver = %delivery.receiver);
-    let _enter = span.enter();
+/// Where attempts send their outcomes.
+type Recorder = mpsc::UnboundedSender<Finished>;
 
-    let outcome = match receiver.filter(Receiver::is_live) {
+async fn attempt(
+    app: &App,
+    client: &HttpClient,
+    recorder: &Recorder,
+    delivery: Delivery,
+    parties: Parties,
+) {
+    let span = tracing::info_span!("attempt", delivery = %delivery.id, event = %delivery.event, receiver = %delivery.receiver);
+    run_attempt(app, client, recorder, delivery, parties)
+        .instrument(span)
+        .await;
+}
+
+async fn run_attempt(
+    app: &App,
+    client: &HttpClient,
+    recorder: &Recorder,
+    mut delivery: Delivery,
+    parties: Parties,
+) {
+    let outcome = match parties.receiver.as_ref().filter(|r| r.is_live()) {
         None => Outcome::Final(DeliveryStatus::Failed, "the receiver was removed".into()),
-        Some(receiver) => send(app, client, &delivery, &receiver).await,
+        Some(receiver) => {
+            send(
+                app,
+                client,
+                &delivery,
+                receiver,
+                parties.event,
+                parties.account,
+            )
+            .await
+        }
     };
     let mut unsubscribe = false;
     match outcome {
@@ -213,50 +252,77 @@ async fn attempt(app: &App, client: &HttpClient, receivers: &ReceiverSlots, due:
             tracing::info!(status = ?delivery.status, code = ?delivery.status_code, "attempt logged");
         }
     }
-    let now = app.now();
-    let saved = app
-        .blocking(move |s| {
-            s.finish_attempt(&delivery)?;
-            if unsubscribe
-                && let Some(mut r) = s.receiver(&delivery.tenant, &delivery.receiver)?
-                && r.is_live()
-            {
-                r.deleted_at = Some(now);
-                r.deleted_reason = Some("the receiver answered 410 Gone".into());
-                s.put_receiver(&r)?;
+    // The recorder is gone only at shutdown: the delivery stays in flight in the store
+    // and is queued again at the next start.
+    let _ = recorder.send(Finished {
+        delivery,
+        unsubscribe,
+    });
+}
+
+/// An attempt's outcome, for the recorder.
+struct Finished {
+    delivery: Delivery,
+    /// The receiver answered 410 Gone.
+    unsubscribe: bool,
+}
+
+/// Finished attempts most stored in one transaction.
+const RECORD_BATCH: usize = 512;
+
+/// Stores finished attempts, all that finished meanwhile in one transaction, until every
+/// sender is gone.
+async fn record(app: App, mut finished: mpsc::UnboundedReceiver<Finished>) {
+    let mut batch = Vec::new();
+    while finished.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        let queued_again = batch.iter().any(|f| f.delivery.next_attempt_at.is_some());
+        let gone: Vec<(String, String)> = batch
+            .iter()
+            .filter(|f| f.unsubscribe)
+            .map(|f| (f.delivery.tenant.clone(), f.delivery.receiver.clone()))
+            .collect();
+        let deliveries: Vec<Delivery> = batch.drain(..).map(|f| f.delivery).collect();
+        let now = app.now();
+        let saved = app
+            .blocking(move |s| {
+                s.finish_attempts(&deliveries)?;
+                for (tenant, receiver) in gone {
+                    if let Some(mut r) = s.receiver(&tenant, &receiver)?
+                        && r.is_live()
+                    {
+                        r.deleted_at = Some(now);
+                        r.deleted_reason = Some("the receiver answered 410 Gone".into());
+                        s.put_receiver(&r)?;
+                    }
+                }
+                Ok::<_, crate::store::Error>(())
+            })
+            .await;
+        match saved {
+            // The worker may be asleep until a later time, or for good.
+            Ok(()) if queued_again => app.deliveries_ready.notify_one(),
+            Ok(()) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "cannot save attempts; the stuck-delivery check will queue them again");
             }
-            Ok::<_, crate::store::Error>(())
-        })
-        .await;
-    if let Err(e) = saved {
-        tracing::error!(error = %e, "cannot save the attempt; it will be retried after a restart");
+        }
     }
 }
 
-async fn send(app: &App, client: &HttpClient, delivery: &Delivery, receiver: &Receiver) -> Outcome {
-    let (tenant, event_id, account_id) = (
-        delivery.tenant.clone(),
-        delivery.event.clone(),
-        receiver.api_account.clone(),
-    );
-    let loaded = app
-        .blocking(move |s| {
-            Ok::<_, crate::store::Error>((
-                s.event(&tenant, &event_id)?,
-                s.api_account(&tenant, &account_id)?,
-            ))
-        })
-        .await;
+async fn send(
+    app: &App,
+    client: &HttpClient,
+    delivery: &Delivery,
+    receiver: &Receiver,
+    event: Option<Event>,
+    account: Option<ApiAccount>,
+) -> Outcome {
     let started = app.now();
     let failed_attempt = |error: String| Attempt {
         at: started,
         status_code: None,
         duration_ms: 0,
         error: Some(error),
-    };
-    let (event, account) = match loaded {
-        Ok(found) => found,
-        Err(e) => return Outcome::Tried(failed_attempt(format!("storage: {e}"))),
     };
     let Some(event) = event else {
         return Outcome::Final(DeliveryStatus::Failed, "the event no longer exists".into());

@@ -7,9 +7,10 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use crate::app::App;
+use crate::delivery::{Handoff, Parties};
 use crate::domain::{ApiAccount, Delivery, DeliveryStatus, Event, Receiver, topics};
 use crate::plugins;
-use crate::store::FanoutJob;
+use crate::store::{FanoutDone, FanoutJob, Store};
 
 /// Jobs taken per round.
 const BATCH: usize = 256;
@@ -35,47 +36,126 @@ pub async fn run(app: App, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// Fans out one batch of pending jobs; returns how many it did.
-pub async fn fan_out_pending(app: &App) -> Result<usize, crate::store::Error> {
-    let jobs = app.blocking(|s| s.fanout_jobs(BATCH)).await?;
-    for job in &jobs {
-        let deliveries = deliveries_for(app, job).await?;
-        app.metrics.deliveries_created(deliveries.len());
-        let job = job.clone();
-        app.blocking(move |s| s.complete_fanout(&job, &deliveries))
-            .await?;
-    }
-    if !jobs.is_empty() {
-        app.commit.flush().await?;
-        app.deliveries_ready.notify_one();
-    }
-    Ok(jobs.len())
+/// A tenant's live receivers and its API accounts, read once per batch of jobs.
+struct Directory {
+    receivers: Vec<Receiver>,
+    accounts: BTreeMap<String, ApiAccount>,
 }
 
-async fn deliveries_for(app: &App, job: &FanoutJob) -> Result<Vec<Delivery>, crate::store::Error> {
-    let (tenant, event_id) = (job.tenant.clone(), job.event.clone());
-    let (event, receivers, accounts) = app
-        .blocking(move |s| {
-            let event = s.event(&tenant, &event_id)?;
-            let receivers = s.receivers(&tenant, false)?;
-            let accounts: BTreeMap<String, ApiAccount> = s
-                .api_accounts(&tenant)?
-                .into_iter()
-                .map(|a| (a.id.clone(), a))
-                .collect();
-            Ok::<_, crate::store::Error>((event, receivers, accounts))
-        })
-        .await?;
-    let Some(event) = event else {
-        return Ok(Vec::new());
+/// A batch of fan-out jobs with what they need from the store.
+struct Batch {
+    jobs: Vec<(FanoutJob, Option<Event>)>,
+    tenants: BTreeMap<String, Directory>,
+}
+
+fn load_batch(store: &dyn Store) -> Result<Batch, crate::store::Error> {
+    let mut batch = Batch {
+        jobs: Vec::new(),
+        tenants: BTreeMap::new(),
     };
-    let wire = to_plugin_event(&event);
+    for job in store.fanout_jobs(BATCH)? {
+        if !batch.tenants.contains_key(&job.tenant) {
+            let directory = Directory {
+                receivers: store.receivers(&job.tenant, false)?,
+                accounts: store
+                    .api_accounts(&job.tenant)?
+                    .into_iter()
+                    .map(|a| (a.id.clone(), a))
+                    .collect(),
+            };
+            batch.tenants.insert(job.tenant.clone(), directory);
+        }
+        let event = store.event(&job.tenant, &job.event)?;
+        batch.jobs.push((job, event));
+    }
+    Ok(batch)
+}
+
+/// Fans out one batch of pending jobs; returns how many it did.
+///
+/// A delivery whose receiver has a slot free goes straight to the worker, stored in
+/// flight; the rest are queued. The whole batch is stored in one transaction, and not
+/// flushed: the events and their jobs are already durable, and a job is ended in the
+/// same transaction that stores its deliveries, so after a crash either both are there or
+/// the job runs again and makes the same deliveries (same ids, same `Webhook-Id`).
+pub async fn fan_out_pending(app: &App) -> Result<usize, crate::store::Error> {
+    let batch = app.blocking(load_batch).await?;
+    let count = batch.jobs.len();
+    if count == 0 {
+        return Ok(0);
+    }
+    let mut done = Vec::with_capacity(count);
+    let mut slots = Vec::new();
+    for (job, event) in &batch.jobs {
+        let deliveries = match (event, batch.tenants.get(&job.tenant)) {
+            (Some(event), Some(directory)) => deliveries_for(app, directory, event).await,
+            _ => Vec::new(),
+        };
+        app.metrics.deliveries_created(deliveries.len());
+        let (mut queued, mut claimed) = (Vec::new(), Vec::new());
+        for delivery in deliveries {
+            let slot = (delivery.status == DeliveryStatus::Pending)
+                .then(|| app.dispatch.reserve(&delivery.tenant, &delivery.receiver))
+                .flatten();
+            match slot {
+                Some(slot) => {
+                    slots.push(slot);
+                    claimed.push(delivery);
+                }
+                None => queued.push(delivery),
+            }
+        }
+        done.push(FanoutDone {
+            job: job.clone(),
+            queued,
+            claimed,
+        });
+    }
+    let now = app.now();
+    let done = app
+        .blocking(move |s| s.complete_fanout(&done, now).map(|()| done))
+        .await?;
+
+    let any_queued = done
+        .iter()
+        .any(|d| d.queued.iter().any(|q| q.next_attempt_at.is_some()));
+    let mut slots = slots.into_iter();
+    for (d, (_, event)) in done.into_iter().zip(&batch.jobs) {
+        let directory = batch.tenants.get(&d.job.tenant);
+        for delivery in d.claimed {
+            let receiver =
+                directory.and_then(|dir| dir.receivers.iter().find(|r| r.id == delivery.receiver));
+            let account =
+                receiver.and_then(|r| directory.and_then(|dir| dir.accounts.get(&r.api_account)));
+            let parties = Parties {
+                receiver: receiver.cloned(),
+                account: account.cloned(),
+                event: event.clone(),
+            };
+            let slot = slots.next().expect("one slot per claimed delivery");
+            app.dispatch.hand_off(Handoff {
+                delivery,
+                parties,
+                slot,
+            });
+        }
+    }
+    if any_queued {
+        app.deliveries_ready.notify_one();
+    }
+    Ok(count)
+}
+
+async fn deliveries_for(app: &App, directory: &Directory, event: &Event) -> Vec<Delivery> {
+    let wire = to_plugin_event(event);
     let mut out = Vec::new();
-    for receiver in receivers
+    for receiver in directory
+        .receivers
         .iter()
         .filter(|r| r.topics.iter().any(|p| topics::matches(p, &event.topic)))
     {
-        let Some(account) = accounts.get(&receiver.api_account).filter(|a| !a.disabled) else {
+        let account = directory.accounts.get(&receiver.api_account);
+        let Some(account) = account.filter(|a| !a.disabled) else {
             tracing::debug!(receiver = %receiver.id, "receiver's API account is gone or disabled");
             continue;
         };
@@ -88,7 +168,7 @@ async fn deliveries_for(app: &App, job: &FanoutJob) -> Result<Vec<Delivery>, cra
             Err(e) => {
                 out.push(failed(
                     app,
-                    &event,
+                    event,
                     receiver,
                     format!("authorization filter: {e}"),
                 ));
@@ -106,16 +186,16 @@ async fn deliveries_for(app: &App, job: &FanoutJob) -> Result<Vec<Delivery>, cra
             ))
             .await;
         match transformed {
-            Ok(body) => out.push(new_delivery(app, &event, receiver, body)),
+            Ok(body) => out.push(new_delivery(app, event, receiver, body)),
             Err(e) => out.push(failed(
                 app,
-                &event,
+                event,
                 receiver,
                 format!("payload transform: {e}"),
             )),
         }
     }
-    Ok(out)
+    out
 }
 
 /// Asks the receiver's authorization filter whether its API account may see the event.

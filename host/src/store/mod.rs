@@ -5,6 +5,7 @@
 //! at [`GroupCommit::flush`], which many concurrent writers share.
 
 mod commit;
+mod lanes;
 mod sled_store;
 
 use crate::domain::{
@@ -80,13 +81,15 @@ pub struct FanoutJob {
     pub event: String,
 }
 
-/// A delivery due for an attempt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DueDelivery {
-    /// The tenant.
-    pub tenant: String,
-    /// The delivery id.
-    pub delivery: String,
+/// A fan-out job done: the deliveries it made.
+#[derive(Debug, Clone)]
+pub struct FanoutDone {
+    /// The job.
+    pub job: FanoutJob,
+    /// Deliveries for the queue.
+    pub queued: Vec<Delivery>,
+    /// Deliveries handed to the worker at once, stored in flight.
+    pub claimed: Vec<Delivery>,
 }
 
 /// Everything the host stores. Implementations must make each method atomic.
@@ -157,22 +160,30 @@ pub trait Store: Send + Sync + 'static {
     fn event(&self, tenant: &str, id: &str) -> Result<Option<Event>>;
     /// Fan-out jobs not yet done, oldest first.
     fn fanout_jobs(&self, limit: usize) -> Result<Vec<FanoutJob>>;
-    /// Stores an event's deliveries, queues them and ends its fan-out job, in one transaction.
-    fn complete_fanout(&self, job: &FanoutJob, deliveries: &[Delivery]) -> Result<()>;
+    /// Stores fanned-out events' deliveries and ends their jobs, in one transaction:
+    /// `queued` go on the queue (those with a `next_attempt_at`), `claimed` are marked in
+    /// flight, claimed at `now` (handed to the worker directly).
+    fn complete_fanout(&self, done: &[FanoutDone], now: Timestamp) -> Result<()>;
 
     /// A delivery of a tenant.
     fn delivery(&self, tenant: &str, id: &str) -> Result<Option<Delivery>>;
     /// A tenant's deliveries, newest first.
     fn deliveries(&self, tenant: &str, query: &DeliveryQuery) -> Result<Vec<Delivery>>;
-    /// Takes up to `limit` deliveries due at `now` off the queue and marks them in flight.
-    fn claim_due(&self, now: Timestamp, limit: usize) -> Result<Vec<DueDelivery>>;
+    /// Takes up to `limit` deliveries due at `now` off the queue, at most `room(tenant,
+    /// receiver)` for each receiver, and marks them in flight.
+    fn claim_due(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        room: &dyn Fn(&str, &str) -> usize,
+    ) -> Result<Vec<Delivery>>;
     /// How many deliveries wait on the queue.
     fn queued(&self) -> Result<usize>;
-    /// When the earliest queued delivery is due.
-    fn next_due(&self) -> Result<Option<Timestamp>>;
-    /// Stores a delivery after an attempt: no longer in flight, queued again when
-    /// `next_attempt_at` is set.
-    fn finish_attempt(&self, delivery: &Delivery) -> Result<()>;
+    /// When the earliest delivery queued for a receiver with `room` is due (no later).
+    fn next_due(&self, room: &dyn Fn(&str, &str) -> usize) -> Result<Option<Timestamp>>;
+    /// Stores deliveries after their attempts, in one transaction: no longer in flight,
+    /// queued again when `next_attempt_at` is set.
+    fn finish_attempts(&self, deliveries: &[Delivery]) -> Result<()>;
     /// Puts a delivery back on the queue at its `next_attempt_at` (a manual resend).
     fn requeue(&self, delivery: &Delivery) -> Result<()>;
     /// Puts every delivery left in flight (by a crash) back on the queue, due at `now`.

@@ -9,17 +9,20 @@
 //! - `idempotency`: `tenant/scope/key` → event id
 //! - `fanout`: `event id/tenant` (event ids are time-ordered: oldest job first)
 //! - `by_receiver`: `tenant/receiver id/delivery id` (a receiver's log)
-//! - `queue`: `due ms as 8 big-endian bytes ‖ tenant/delivery id` (a range scan finds what is due)
-//! - `in_flight`: `tenant/delivery id` (claimed, being attempted)
+//! - `lane_queue`, `lanes`, `lane_due`: the delivery queue, one lane per receiver (see
+//!   [`super::lanes`])
+//! - `in_flight`: `tenant/delivery id` → claim time (claimed, being attempted)
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::{Db, Transactional, Tree};
 
-use super::{AccessToken, DeliveryQuery, DueDelivery, Error, FanoutJob, Published, Result, Store};
+use super::lanes::{self, LanesTx};
+use super::{AccessToken, DeliveryQuery, Error, FanoutDone, FanoutJob, Published, Result, Store};
 use crate::domain::{ApiAccount, AuditEntry, Delivery, Event, Receiver, Tenant, Timestamp, User};
 
 /// The sled-backed [`Store`].
@@ -39,7 +42,12 @@ pub struct SledStore {
     deliveries: Tree,
     by_receiver: Tree,
     queue: Tree,
+    lanes: Tree,
+    lane_due: Tree,
     in_flight: Tree,
+    /// Held by every change to the queue, so a claim's scan and its transaction see the
+    /// same lanes.
+    queue_lock: Arc<Mutex<()>>,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -62,12 +70,6 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
 
 fn key(tenant: &str, id: &str) -> String {
     format!("{tenant}/{id}")
-}
-
-fn queue_key(due: Timestamp, tenant: &str, delivery: &str) -> Vec<u8> {
-    let mut k = due.ms().to_be_bytes().to_vec();
-    k.extend_from_slice(key(tenant, delivery).as_bytes());
-    k
 }
 
 fn split_key(bytes: &[u8]) -> Option<(String, String)> {
@@ -103,7 +105,7 @@ impl SledStore {
             .open()
             .map_err(backend)?;
         let tree = |name: &str| db.open_tree(name).map_err(backend);
-        Ok(Self {
+        let store = Self {
             tenants: tree("tenants")?,
             api_accounts: tree("api_accounts")?,
             account_index: tree("account_index")?,
@@ -116,10 +118,49 @@ impl SledStore {
             fanout: tree("fanout")?,
             deliveries: tree("deliveries")?,
             by_receiver: tree("by_receiver")?,
-            queue: tree("queue")?,
+            queue: tree("lane_queue")?,
+            lanes: tree("lanes")?,
+            lane_due: tree("lane_due")?,
             in_flight: tree("in_flight")?,
+            queue_lock: Arc::default(),
             db,
-        })
+        };
+        store.migrate_global_queue()?;
+        Ok(store)
+    }
+
+    /// Moves what an older version queued in one global `queue` tree (`due ‖
+    /// tenant/delivery id`) into the receivers' lanes.
+    fn migrate_global_queue(&self) -> Result<()> {
+        if !self.db.tree_names().iter().any(|n| n.as_ref() == b"queue") {
+            return Ok(());
+        }
+        let old = self.db.open_tree("queue").map_err(backend)?;
+        for entry in old.iter() {
+            let (k, _) = entry.map_err(backend)?;
+            let Some((tenant, id)) = k.get(8..).and_then(split_key) else {
+                continue;
+            };
+            if let Some(delivery) = self.delivery(&tenant, &id)? {
+                let r = (&self.queue, &self.lanes, &self.lane_due).transaction(
+                    |(queue, lanes, lane_due)| {
+                        LanesTx {
+                            queue,
+                            lanes,
+                            lane_due,
+                        }
+                        .enqueue(&delivery)
+                    },
+                );
+                tx_result(r)?;
+            }
+        }
+        self.db.drop_tree("queue").map_err(backend)?;
+        Ok(())
+    }
+
+    fn lock_queue(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.queue_lock.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn get<T: DeserializeOwned>(tree: &Tree, key: &str) -> Result<Option<T>> {
@@ -143,17 +184,14 @@ impl SledStore {
 
 fn tx_put_delivery(
     deliveries: &TransactionalTree,
-    queue: &TransactionalTree,
+    queue: &LanesTx<'_>,
     delivery: &Delivery,
 ) -> std::result::Result<(), ConflictableTransactionError<Error>> {
     deliveries.insert(
         key(&delivery.tenant, &delivery.id).as_bytes(),
         tx_encode(delivery)?,
     )?;
-    if let Some(due) = delivery.next_attempt_at {
-        queue.insert(queue_key(due, &delivery.tenant, &delivery.id), &[])?;
-    }
-    Ok(())
+    queue.enqueue(delivery)
 }
 
 impl Store for SledStore {
@@ -372,23 +410,45 @@ impl Store for SledStore {
         Ok(jobs)
     }
 
-    fn complete_fanout(&self, job: &FanoutJob, deliveries: &[Delivery]) -> Result<()> {
+    fn complete_fanout(&self, done: &[FanoutDone], now: Timestamp) -> Result<()> {
+        let _held = self.lock_queue();
         let r = (
             &self.fanout,
             &self.deliveries,
             &self.by_receiver,
+            &self.in_flight,
             &self.queue,
+            &self.lanes,
+            &self.lane_due,
         )
-            .transaction(|(fanout, stored, by_receiver, queue)| {
-                for delivery in deliveries {
-                    tx_put_delivery(stored, queue, delivery)?;
-                    let log_key =
-                        format!("{}/{}/{}", delivery.tenant, delivery.receiver, delivery.id);
-                    by_receiver.insert(log_key.as_bytes(), &[])?;
-                }
-                fanout.remove(key(&job.event, &job.tenant).as_bytes())?;
-                Ok(())
-            });
+            .transaction(
+                |(fanout, stored, by_receiver, in_flight, queue, lanes, lane_due)| {
+                    let queue = LanesTx {
+                        queue,
+                        lanes,
+                        lane_due,
+                    };
+                    for d in done {
+                        for delivery in &d.queued {
+                            tx_put_delivery(stored, &queue, delivery)?;
+                        }
+                        for delivery in &d.claimed {
+                            let k = key(&delivery.tenant, &delivery.id);
+                            stored.insert(k.as_bytes(), tx_encode(delivery)?)?;
+                            in_flight.insert(k.as_bytes(), &now.ms().to_be_bytes())?;
+                        }
+                        for delivery in d.queued.iter().chain(&d.claimed) {
+                            let log_key = format!(
+                                "{}/{}/{}",
+                                delivery.tenant, delivery.receiver, delivery.id
+                            );
+                            by_receiver.insert(log_key.as_bytes(), &[])?;
+                        }
+                        fanout.remove(key(&d.job.event, &d.job.tenant).as_bytes())?;
+                    }
+                    Ok(())
+                },
+            );
         tx_result(r)
     }
 
@@ -446,24 +506,76 @@ impl Store for SledStore {
         Ok(out)
     }
 
-    fn claim_due(&self, now: Timestamp, limit: usize) -> Result<Vec<DueDelivery>> {
-        let end = (now.ms().saturating_add(1)).to_be_bytes();
+    fn claim_due(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        room: &dyn Fn(&str, &str) -> usize,
+    ) -> Result<Vec<Delivery>> {
+        let _held = self.lock_queue();
+        let end = now.ms().saturating_add(1).to_be_bytes();
+        let due_lanes: Vec<sled::IVec> = self
+            .lanes
+            .range(..end.as_slice())
+            .keys()
+            .collect::<std::result::Result<_, _>>()
+            .map_err(backend)?;
         let mut claimed = Vec::new();
-        for entry in self.queue.range(..end.as_slice()).take(limit) {
-            let (k, _) = entry.map_err(backend)?;
-            let Some((tenant, delivery)) = split_key(&k[8..]) else {
+        for entry in due_lanes {
+            let Some(lane) = std::str::from_utf8(&entry[8..]).ok() else {
                 continue;
             };
-            let r = (&self.queue, &self.in_flight).transaction(|(queue, in_flight)| {
-                // Another claimer may have taken it since the scan.
-                if queue.remove(&*k)?.is_none() {
-                    return Ok(false);
+            let Some((tenant, receiver)) = lane.split_once('/') else {
+                continue;
+            };
+            let wanted = room(tenant, receiver).min(limit - claimed.len());
+            if wanted == 0 {
+                continue;
+            }
+            // The lane's due deliveries, and when the first one left is due.
+            let prefix = lanes::prefix(lane);
+            let mut taken = Vec::new();
+            let mut next = None;
+            for k in self.queue.scan_prefix(&prefix).keys() {
+                let k = k.map_err(backend)?;
+                let due = lanes::ms_at(&k, prefix.len()).unwrap_or(0);
+                if due > now.ms() || taken.len() == wanted {
+                    next = Some(due);
+                    break;
                 }
-                in_flight.insert(key(&tenant, &delivery).as_bytes(), &now.ms().to_be_bytes())?;
-                Ok(true)
-            });
-            if tx_result(r)? {
-                claimed.push(DueDelivery { tenant, delivery });
+                taken.push(k);
+            }
+            let first = lanes::ms_at(&entry, 0);
+            let r = (
+                &self.queue,
+                &self.lanes,
+                &self.lane_due,
+                &self.in_flight,
+                &self.deliveries,
+            )
+                .transaction(|(queue, lanes, lane_due, in_flight, deliveries)| {
+                    LanesTx {
+                        queue,
+                        lanes,
+                        lane_due,
+                    }
+                    .set_due(lane, first, next)?;
+                    let mut out = Vec::new();
+                    for k in &taken {
+                        queue.remove(k)?;
+                        let id = String::from_utf8_lossy(&k[prefix.len() + 8..]);
+                        let stored_key = key(tenant, &id);
+                        let Some(stored) = deliveries.get(stored_key.as_bytes())? else {
+                            continue;
+                        };
+                        in_flight.insert(stored_key.as_bytes(), &now.ms().to_be_bytes())?;
+                        out.push(decode::<Delivery>(&stored).or_else(abort)?);
+                    }
+                    Ok(out)
+                });
+            claimed.extend(tx_result(r)?);
+            if claimed.len() >= limit {
+                break;
             }
         }
         Ok(claimed)
@@ -473,38 +585,60 @@ impl Store for SledStore {
         Ok(self.queue.len())
     }
 
-    fn next_due(&self) -> Result<Option<Timestamp>> {
-        let Some((k, _)) = self.queue.first().map_err(backend)? else {
-            return Ok(None);
-        };
-        let due: [u8; 8] = k
-            .get(..8)
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| backend(std::io::Error::other("malformed queue key")))?;
-        Ok(Some(Timestamp(u64::from_be_bytes(due))))
+    fn next_due(&self, room: &dyn Fn(&str, &str) -> usize) -> Result<Option<Timestamp>> {
+        for entry in self.lanes.iter().keys() {
+            let entry = entry.map_err(backend)?;
+            let lane = std::str::from_utf8(&entry[8..]).unwrap_or_default();
+            let Some((tenant, receiver)) = lane.split_once('/') else {
+                continue;
+            };
+            if room(tenant, receiver) > 0 {
+                return Ok(lanes::ms_at(&entry, 0).map(Timestamp));
+            }
+        }
+        Ok(None)
     }
 
-    fn finish_attempt(&self, delivery: &Delivery) -> Result<()> {
-        let r = (&self.deliveries, &self.queue, &self.in_flight).transaction(
-            |(deliveries, queue, in_flight)| {
-                in_flight.remove(key(&delivery.tenant, &delivery.id).as_bytes())?;
-                tx_put_delivery(deliveries, queue, delivery)
-            },
-        );
+    fn finish_attempts(&self, finished: &[Delivery]) -> Result<()> {
+        let _held = self.lock_queue();
+        let r = (
+            &self.deliveries,
+            &self.queue,
+            &self.lanes,
+            &self.lane_due,
+            &self.in_flight,
+        )
+            .transaction(|(deliveries, queue, lanes, lane_due, in_flight)| {
+                let queue = LanesTx {
+                    queue,
+                    lanes,
+                    lane_due,
+                };
+                for delivery in finished {
+                    in_flight.remove(key(&delivery.tenant, &delivery.id).as_bytes())?;
+                    tx_put_delivery(deliveries, &queue, delivery)?;
+                }
+                Ok(())
+            });
         tx_result(r)
     }
 
     fn requeue(&self, delivery: &Delivery) -> Result<()> {
-        let r = (&self.deliveries, &self.queue).transaction(|(deliveries, queue)| {
-            let k = key(&delivery.tenant, &delivery.id);
-            if let Some(old) = deliveries.get(k.as_bytes())? {
-                let old: Delivery = decode(&old).or_else(abort)?;
-                if let Some(due) = old.next_attempt_at {
-                    queue.remove(queue_key(due, &old.tenant, &old.id))?;
+        let _held = self.lock_queue();
+        let r = (&self.deliveries, &self.queue, &self.lanes, &self.lane_due).transaction(
+            |(deliveries, queue, lanes, lane_due)| {
+                let queue = LanesTx {
+                    queue,
+                    lanes,
+                    lane_due,
+                };
+                let k = key(&delivery.tenant, &delivery.id);
+                if let Some(old) = deliveries.get(k.as_bytes())? {
+                    queue.dequeue(&decode(&old).or_else(abort)?)?;
                 }
-            }
-            tx_put_delivery(deliveries, queue, delivery)
-        });
+                tx_put_delivery(deliveries, &queue, delivery)
+            },
+        );
         tx_result(r)
     }
 
@@ -570,17 +704,28 @@ impl SledStore {
             let Some((tenant, id)) = split_key(&k) else {
                 continue;
             };
-            let r = (&self.deliveries, &self.queue, &self.in_flight).transaction(
-                |(deliveries, queue, in_flight)| {
+            let _held = self.lock_queue();
+            let r = (
+                &self.deliveries,
+                &self.queue,
+                &self.lanes,
+                &self.lane_due,
+                &self.in_flight,
+            )
+                .transaction(|(deliveries, queue, lanes, lane_due, in_flight)| {
                     in_flight.remove(&*k)?;
                     let Some(stored) = deliveries.get(key(&tenant, &id).as_bytes())? else {
                         return Ok(());
                     };
                     let mut delivery: Delivery = decode(&stored).or_else(abort)?;
                     delivery.next_attempt_at = Some(now);
-                    tx_put_delivery(deliveries, queue, &delivery)
-                },
-            );
+                    let queue = LanesTx {
+                        queue,
+                        lanes,
+                        lane_due,
+                    };
+                    tx_put_delivery(deliveries, &queue, &delivery)
+                });
             tx_result(r)?;
             count += 1;
         }
@@ -592,7 +737,7 @@ impl SledStore {
 mod tests {
     use super::*;
     use crate::domain::DeliveryStatus;
-    use crate::store::{FanoutJob, Store};
+    use crate::store::{FanoutDone, FanoutJob, Store};
 
     fn delivery(id: &str, due: u64) -> Delivery {
         Delivery {
@@ -613,27 +758,55 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_queue_hands_out_due_deliveries_once_and_recovers_stuck_ones() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = SledStore::open(dir.path()).expect("open");
+    fn fan_out(store: &SledStore, queued: Vec<Delivery>) {
         let job = FanoutJob {
             tenant: "t".into(),
             event: "evt_1".into(),
         };
+        let done = FanoutDone {
+            job,
+            queued,
+            claimed: Vec::new(),
+        };
         store
-            .complete_fanout(&job, &[delivery("dlv_a", 100), delivery("dlv_b", 200)])
+            .complete_fanout(&[done], Timestamp(0))
             .expect("fan-out");
-        assert_eq!(store.next_due().expect("next"), Some(Timestamp(100)));
-        assert_eq!(store.claim_due(Timestamp(150), 10).expect("claim").len(), 1);
+    }
+
+    fn any_room(_: &str, _: &str) -> usize {
+        usize::MAX
+    }
+
+    fn ids(claimed: &[Delivery]) -> Vec<&str> {
+        claimed.iter().map(|d| d.id.as_str()).collect()
+    }
+
+    #[test]
+    fn the_queue_hands_out_due_deliveries_once_and_recovers_stuck_ones() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledStore::open(dir.path()).expect("open");
+        fan_out(&store, vec![delivery("dlv_a", 100), delivery("dlv_b", 200)]);
+        assert_eq!(
+            store.next_due(&any_room).expect("next"),
+            Some(Timestamp(100))
+        );
+        let claimed = store
+            .claim_due(Timestamp(150), 10, &any_room)
+            .expect("claim");
+        assert_eq!(ids(&claimed), ["dlv_a"]);
+        assert_eq!(claimed[0].request_body, "{}", "handed out whole");
         assert!(
             store
-                .claim_due(Timestamp(150), 10)
+                .claim_due(Timestamp(150), 10, &any_room)
                 .expect("claim")
                 .is_empty(),
             "claimed once"
         );
         assert_eq!(store.queued().expect("queued"), 1);
+        assert_eq!(
+            store.next_due(&any_room).expect("next"),
+            Some(Timestamp(200))
+        );
 
         // Claimed at 150: not stuck when the cut-off is earlier, stuck when later.
         assert_eq!(
@@ -648,8 +821,69 @@ mod tests {
                 .expect("stuck"),
             1
         );
-        let again = store.claim_due(Timestamp(1_000), 10).expect("claim");
-        assert_eq!(again.len(), 2, "the stuck one and dlv_b are due");
+        let again = store
+            .claim_due(Timestamp(1_000), 10, &any_room)
+            .expect("claim");
+        assert_eq!(ids(&again), ["dlv_b", "dlv_a"], "each lane in due order");
+    }
+
+    #[test]
+    fn a_full_receiver_is_stepped_over_and_keeps_its_backlog_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledStore::open(dir.path()).expect("open");
+        let for_receiver = |id: &str, receiver: &str, due: u64| Delivery {
+            receiver: receiver.into(),
+            ..delivery(id, due)
+        };
+        let slow: Vec<Delivery> = (0..5)
+            .map(|i| for_receiver(&format!("dlv_s{i}"), "rcv_slow", 10 + i))
+            .collect();
+        fan_out(&store, slow);
+        fan_out(&store, vec![for_receiver("dlv_f0", "rcv_fast", 50)]);
+
+        // The slow receiver has room for two; the fast one is behind its whole backlog.
+        let room = |_: &str, receiver: &str| if receiver == "rcv_slow" { 2 } else { 9 };
+        let claimed = store.claim_due(Timestamp(100), 10, &room).expect("claim");
+        assert_eq!(ids(&claimed), ["dlv_s0", "dlv_s1", "dlv_f0"]);
+
+        // Full: stepped over, and not what the worker should wake up for.
+        let full = |_: &str, receiver: &str| usize::from(receiver != "rcv_slow");
+        assert!(
+            store
+                .claim_due(Timestamp(100), 10, &full)
+                .expect("claim")
+                .is_empty()
+        );
+        assert_eq!(store.next_due(&full).expect("next"), None);
+        assert_eq!(store.next_due(&room).expect("next"), Some(Timestamp(12)));
+
+        let rest = store
+            .claim_due(Timestamp(100), 10, &any_room)
+            .expect("claim");
+        assert_eq!(ids(&rest), ["dlv_s2", "dlv_s3", "dlv_s4"]);
+        assert_eq!(store.next_due(&any_room).expect("next"), None);
+        assert_eq!(store.queued().expect("queued"), 0);
+    }
+
+    #[test]
+    fn a_queue_of_the_old_layout_moves_into_lanes_at_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = SledStore::open(dir.path()).expect("open");
+            SledStore::put(&store.deliveries, "t/dlv_old", &delivery("dlv_old", 70))
+                .expect("stored, not queued");
+            let old = store.db.open_tree("queue").expect("old tree");
+            let mut k = 70u64.to_be_bytes().to_vec();
+            k.extend_from_slice(b"t/dlv_old");
+            old.insert(k, &[]).expect("old entry");
+            store.flush().expect("flush");
+        }
+        let store = SledStore::open(dir.path()).expect("reopen");
+        let claimed = store
+            .claim_due(Timestamp(100), 10, &any_room)
+            .expect("claim");
+        assert_eq!(ids(&claimed), ["dlv_old"]);
+        assert!(!store.db.tree_names().iter().any(|n| n.as_ref() == b"queue"));
     }
 
     #[test]
@@ -660,13 +894,7 @@ mod tests {
         done.status = DeliveryStatus::Delivered;
         done.next_attempt_at = None;
         let pending = delivery("dlv_pending", 5);
-        let job = FanoutJob {
-            tenant: "t".into(),
-            event: "evt_1".into(),
-        };
-        store
-            .complete_fanout(&job, &[done, pending])
-            .expect("fan-out");
+        fan_out(&store, vec![done, pending]);
         assert_eq!(store.prune_bodies(Timestamp(1)).expect("prune"), 1);
         let done = store
             .delivery("t", "dlv_done")

@@ -1,0 +1,217 @@
+//! Slots for attempts: at most `delivery.concurrency` in flight, and at most
+//! `per_receiver_concurrency` per receiver, so one slow receiver cannot take every slot.
+//!
+//! Deliveries reach the worker two ways. The router hands a fresh delivery over directly
+//! when a slot is free at once ([`Dispatch::reserve`], [`Dispatch::hand_off`]); it was
+//! stored in flight with the rest of its fan-out, and comes with its receiver, API account
+//! and event, so the attempt starts without reading the store. Everything else waits in
+//! the store's queue, which hands out only what each receiver has room for
+//! ([`Dispatch::room`]).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+use crate::config::DeliveryConfig;
+use crate::domain::{ApiAccount, Delivery, Event, Receiver};
+
+/// What an attempt needs besides the delivery.
+#[derive(Debug)]
+pub struct Parties {
+    /// The receiver, removed ones included (`None`: gone from the store).
+    pub receiver: Option<Receiver>,
+    /// The receiver's API account.
+    pub account: Option<ApiAccount>,
+    /// The event.
+    pub event: Option<Event>,
+}
+
+/// A fresh delivery handed from the router to the worker, with its slot.
+#[derive(Debug)]
+pub struct Handoff {
+    /// The delivery, stored in flight.
+    pub delivery: Delivery,
+    /// Its receiver, API account and event as the router read them.
+    pub parties: Parties,
+    /// Its slot.
+    pub slot: Slot,
+}
+
+/// An attempt's hold on a global slot and on its receiver's share; released on drop.
+#[derive(Debug)]
+pub struct Slot {
+    _permit: OwnedSemaphorePermit,
+    lanes: Arc<Lanes>,
+    lane: String,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut busy = self.lanes.busy();
+        if let Some(count) = busy.get_mut(&self.lane) {
+            *count -= 1;
+            if *count == 0 {
+                busy.remove(&self.lane);
+            }
+        }
+    }
+}
+
+/// Attempts in flight per receiver (`tenant/receiver`).
+#[derive(Debug, Default)]
+struct Lanes {
+    busy: Mutex<HashMap<String, usize>>,
+}
+
+impl Lanes {
+    fn busy(&self) -> MutexGuard<'_, HashMap<String, usize>> {
+        self.busy.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The slots, shared by the router and the worker.
+#[derive(Debug)]
+pub struct Dispatch {
+    sending: Arc<Semaphore>,
+    per_receiver: usize,
+    lanes: Arc<Lanes>,
+    handoffs: mpsc::UnboundedSender<Handoff>,
+    /// Set when due work may have been left queued for want of a slot: a freed slot
+    /// should then wake the worker to claim again.
+    starved: Arc<AtomicBool>,
+}
+
+impl Dispatch {
+    /// The slots for `config`, and the worker's end of the hand-over.
+    pub fn new(config: &DeliveryConfig) -> (Self, mpsc::UnboundedReceiver<Handoff>) {
+        let (handoffs, received) = mpsc::unbounded_channel();
+        let dispatch = Self {
+            sending: Arc::new(Semaphore::new(config.concurrency)),
+            per_receiver: config.per_receiver_concurrency,
+            lanes: Arc::default(),
+            handoffs,
+            starved: Arc::default(),
+        };
+        (dispatch, received)
+    }
+
+    /// A slot for a delivery to `receiver` of `tenant`, if one is free right now.
+    pub fn reserve(&self, tenant: &str, receiver: &str) -> Option<Slot> {
+        let lane = format!("{tenant}/{receiver}");
+        let mut busy = self.lanes.busy();
+        let count = busy.entry(lane.clone()).or_default();
+        let permit = (*count < self.per_receiver)
+            .then(|| self.sending.clone().try_acquire_owned().ok())
+            .flatten();
+        let Some(permit) = permit else {
+            if *count == 0 {
+                busy.remove(&lane);
+            }
+            return None;
+        };
+        *count += 1;
+        drop(busy);
+        Some(Slot {
+            _permit: permit,
+            lanes: self.lanes.clone(),
+            lane,
+        })
+    }
+
+    /// Every global slot free now, held for a claim (so the router cannot take them
+    /// meanwhile); those left unused go back when dropped.
+    pub fn hold_free(&self) -> Vec<OwnedSemaphorePermit> {
+        let held: Vec<_> =
+            std::iter::from_fn(|| self.sending.clone().try_acquire_owned().ok()).collect();
+        if held.is_empty() {
+            self.starved.store(true, Ordering::Release);
+        }
+        held
+    }
+
+    /// The slot of a delivery the queue handed out within [`Self::room`], on a permit
+    /// from [`Self::hold_free`].
+    pub fn slot(&self, permit: OwnedSemaphorePermit, delivery: &Delivery) -> Slot {
+        let lane = format!("{}/{}", delivery.tenant, delivery.receiver);
+        *self.lanes.busy().entry(lane.clone()).or_default() += 1;
+        Slot {
+            _permit: permit,
+            lanes: self.lanes.clone(),
+            lane,
+        }
+    }
+
+    /// Gives a fresh delivery to the worker.
+    pub fn hand_off(&self, handoff: Handoff) {
+        // The worker is gone only at shutdown: the delivery stays in flight in the store
+        // and is queued again at the next start.
+        let _ = self.handoffs.send(handoff);
+    }
+
+    /// How much room each receiver has, as the store's claim asks it (`tenant`,
+    /// `receiver`). A receiver found full marks the queue starved.
+    pub fn room(&self) -> impl Fn(&str, &str) -> usize + Send + 'static {
+        let (limit, busy, starved) = (
+            self.per_receiver,
+            self.lanes.busy().clone(),
+            self.starved.clone(),
+        );
+        move |tenant, receiver| {
+            let taken = busy.get(&format!("{tenant}/{receiver}")).copied();
+            let room = limit.saturating_sub(taken.unwrap_or(0));
+            if room == 0 {
+                starved.store(true, Ordering::Release);
+            }
+            room
+        }
+    }
+
+    /// Notes that a claim may have left due work queued (it took all it could).
+    pub fn mark_starved(&self) {
+        self.starved.store(true, Ordering::Release);
+    }
+
+    /// Whether a freed slot should wake the worker; clears the mark.
+    pub fn take_starved(&self) -> bool {
+        self.starved.swap(false, Ordering::AcqRel)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dispatch(concurrency: usize, per_receiver: usize) -> Dispatch {
+        let config = DeliveryConfig {
+            concurrency,
+            per_receiver_concurrency: per_receiver,
+            ..DeliveryConfig::default()
+        };
+        Dispatch::new(&config).0
+    }
+
+    #[test]
+    fn slots_are_shared_fairly_and_come_back_on_drop() {
+        let d = dispatch(3, 2);
+        let a1 = d.reserve("t", "a").expect("free");
+        let a2 = d.reserve("t", "a").expect("free");
+        assert!(d.reserve("t", "a").is_none(), "a's share is taken");
+        assert_eq!(d.room()("t", "a"), 0);
+        assert_eq!(d.room()("t", "b"), 2);
+        assert!(d.take_starved(), "a full receiver was seen");
+        let b1 = d.reserve("t", "b").expect("one global slot left");
+        assert!(d.reserve("t", "c").is_none(), "no global slot left");
+        assert!(d.hold_free().is_empty());
+        drop(a1);
+        assert_eq!(d.room()("t", "a"), 1);
+        let a3 = d.reserve("t", "a").expect("freed");
+        drop((a2, a3, b1));
+        let held = d.hold_free();
+        assert_eq!(held.len(), 3);
+        assert!(d.reserve("t", "a").is_none(), "held for a claim");
+        drop(held);
+        assert!(d.lanes.busy().is_empty(), "no lane left behind");
+    }
+}
