@@ -11,6 +11,8 @@
 //! - `by_receiver`: `tenant/receiver id/delivery id` (a receiver's log)
 //! - `queue`: `due ms as 8 big-endian bytes ‖ tenant/delivery id` (a range scan finds what is due)
 //! - `in_flight`: `tenant/delivery id` (claimed, being attempted)
+//! - `ui_sessions`: `sha256 hex of the admin UI session id`
+//! - `login_guards`: `tenant/user id` (TOTP replay and lockout state of the UI login)
 
 use std::path::Path;
 
@@ -19,7 +21,10 @@ use serde::de::DeserializeOwned;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::{Db, Transactional, Tree};
 
-use super::{AccessToken, DeliveryQuery, DueDelivery, Error, FanoutJob, Published, Result, Store};
+use super::{
+    AccessToken, DeliveryQuery, DueDelivery, Error, FanoutJob, LoginGuard, Published, Result,
+    Store, UiSession,
+};
 use crate::domain::{ApiAccount, AuditEntry, Delivery, Event, Receiver, Tenant, Timestamp, User};
 
 /// The sled-backed [`Store`].
@@ -40,6 +45,8 @@ pub struct SledStore {
     by_receiver: Tree,
     queue: Tree,
     in_flight: Tree,
+    ui_sessions: Tree,
+    login_guards: Tree,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -118,6 +125,8 @@ impl SledStore {
             by_receiver: tree("by_receiver")?,
             queue: tree("queue")?,
             in_flight: tree("in_flight")?,
+            ui_sessions: tree("ui_sessions")?,
+            login_guards: tree("login_guards")?,
             db,
         })
     }
@@ -550,6 +559,61 @@ impl Store for SledStore {
             }
         }
         Ok(purged)
+    }
+
+    fn put_ui_session(&self, hash: &str, session: &UiSession) -> Result<()> {
+        Self::put(&self.ui_sessions, hash, session)
+    }
+
+    fn ui_session(&self, hash: &str) -> Result<Option<UiSession>> {
+        Self::get(&self.ui_sessions, hash)
+    }
+
+    fn delete_ui_session(&self, hash: &str) -> Result<bool> {
+        Ok(self.ui_sessions.remove(hash).map_err(backend)?.is_some())
+    }
+
+    fn purge_expired_ui_sessions(&self, now: Timestamp) -> Result<usize> {
+        let mut purged = 0;
+        for entry in self.ui_sessions.iter() {
+            let (hash, value) = entry.map_err(backend)?;
+            let session: UiSession = decode(&value)?;
+            if session.expires_at <= now {
+                self.ui_sessions.remove(hash).map_err(backend)?;
+                purged += 1;
+            }
+        }
+        Ok(purged)
+    }
+
+    fn update_login_guard(
+        &self,
+        tenant: &str,
+        user: &str,
+        change: &mut dyn FnMut(&mut LoginGuard) -> bool,
+    ) -> Result<LoginGuard> {
+        let k = key(tenant, user);
+        // Compare-and-swap, as for API accounts: concurrent attempts must not lose a
+        // failure or reuse a TOTP step.
+        loop {
+            let old = self.login_guards.get(&k).map_err(backend)?;
+            let mut guard: LoginGuard = match &old {
+                Some(bytes) => decode(bytes)?,
+                None => LoginGuard::default(),
+            };
+            if !change(&mut guard) {
+                return Ok(guard);
+            }
+            let new = encode(&guard)?;
+            match self
+                .login_guards
+                .compare_and_swap(&k, old, Some(new))
+                .map_err(backend)?
+            {
+                Ok(()) => return Ok(guard),
+                Err(_) => continue,
+            }
+        }
     }
 }
 
