@@ -1,11 +1,13 @@
 //! The admin UI at the HTTP level: cookies, CSRF, refusing API accounts, escaping,
-//! sessions that outlive a restart, the login's lockout and one-use TOTP codes.
+//! sessions that outlive a restart, the login's lockout and one-use TOTP codes, and the
+//! plugin upload and removal forms.
 
 use std::time::Duration;
 
+use reqwest::Method;
 use reqwest::redirect::Policy;
 use serde_json::json;
-use switchyard_tests::{Options, TestServer, totp_code};
+use switchyard_tests::{Options, TestServer, plugins, totp_code};
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -114,6 +116,46 @@ async fn post_with(
         .send()
         .await
         .expect("form post")
+}
+
+/// `POST`s the plugin upload form as a browser sends it: `multipart/form-data` with the
+/// CSRF field (when given) and the file.
+async fn post_upload(
+    http: &reqwest::Client,
+    url: &str,
+    session: &str,
+    csrf: Option<&str>,
+    component: &[u8],
+) -> reqwest::Response {
+    let boundary = "----switchyard-test-7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    if let Some(csrf) = csrf {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"component\"; \
+             filename=\"plugin.wasm\"\r\nContent-Type: application/wasm\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(component);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    http.post(url)
+        .header("cookie", format!("switchyard_session={session}"))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .expect("upload form")
 }
 
 fn location(r: &reqwest::Response) -> String {
@@ -288,6 +330,93 @@ async fn admin_pages_without_a_session_lead_to_the_login() {
             Some(format!("/t/{}/login", server.admin.tenant).as_str())
         );
     }
+}
+
+#[tokio::test]
+async fn plugins_are_uploaded_and_removed_through_the_ui_forms() {
+    let server = TestServer::start().await;
+    let http = client();
+    let api = server.api().await;
+    let session = ui_login(&server, &http).await;
+    let tenant = &server.admin.tenant;
+    let plugins_page = server.url(&format!("/t/{tenant}/admin/plugins"));
+    let remove_upper = format!("/t/{tenant}/admin/plugins/upper/remove");
+
+    let html = page_html(&http, &plugins_page, &session).await;
+    assert!(html.contains("enctype=\"multipart/form-data\""), "{html}");
+    assert!(html.contains("type=\"file\" name=\"component\""), "{html}");
+    assert!(html.contains("Built in: cannot be removed"), "{html}");
+    assert!(
+        !html.contains(&format!("/t/{tenant}/admin/plugins/websub/remove")),
+        "no remove button for a built-in"
+    );
+    let csrf = hidden_csrf(&html);
+    let upper = std::fs::read(plugins::UPPER_V1).expect("the upper component");
+
+    // Without this session's CSRF token nothing is installed.
+    for token in [None, Some("forged")] {
+        let refused = post_upload(&http, &plugins_page, &session, token, &upper).await;
+        assert_eq!(refused.status(), 403, "{token:?}");
+    }
+    assert_eq!(api.status(Method::GET, "/plugins/upper", None).await, 404);
+
+    let installed = post_upload(&http, &plugins_page, &session, Some(&csrf), &upper).await;
+    assert_eq!(installed.status(), 303);
+    let html = page_html(&http, &server.url(&location(&installed)), &session).await;
+    assert!(html.contains("data-name=\"upper\""), "listed: {html}");
+    assert!(html.contains("Uploaded for this tenant"), "{html}");
+    assert!(html.contains(&remove_upper), "a remove button: {html}");
+    let shown = api.get("/plugins/upper").await;
+    assert_eq!(shown["scope"], "tenant");
+    let before = api.get("/plugins").await;
+
+    // Garbage and an empty file: a clear message on the page, nothing changed.
+    for (what, bytes) in [
+        ("garbage", b"definitely not WebAssembly".to_vec()),
+        ("a core module", b"\0asm\x01\0\0\0".to_vec()),
+        ("nothing", Vec::new()),
+    ] {
+        let refused = post_upload(&http, &plugins_page, &session, Some(&csrf), &bytes).await;
+        assert_eq!(refused.status(), 422, "{what}");
+        let html = refused.text().await.expect("html");
+        assert!(html.contains("id=\"plugin-error\""), "{what}: {html}");
+        assert!(html.contains("Nothing was changed."), "{what}: {html}");
+        assert!(html.contains("data-name=\"upper\""), "{what}: still listed");
+    }
+    assert_eq!(api.get("/plugins").await, before, "nothing changed");
+
+    // A built-in cannot be removed, even by a well-formed request.
+    let builtin = post_with(
+        &http,
+        &server.url(&format!("/t/{tenant}/admin/plugins/websub/remove")),
+        &session,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(builtin.status(), 409);
+    assert!(builtin.text().await.expect("html").contains("built-in"));
+
+    let forged = post_with(
+        &http,
+        &server.url(&remove_upper),
+        &session,
+        &[("csrf", "forged")],
+    )
+    .await;
+    assert_eq!(forged.status(), 403);
+    assert_eq!(api.status(Method::GET, "/plugins/upper", None).await, 200);
+
+    let removed = post_with(
+        &http,
+        &server.url(&remove_upper),
+        &session,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(removed.status(), 303);
+    assert_eq!(api.status(Method::GET, "/plugins/upper", None).await, 404);
+    let html = page_html(&http, &plugins_page, &session).await;
+    assert!(!html.contains("data-name=\"upper\""), "gone from the list");
 }
 
 #[tokio::test]
