@@ -573,3 +573,59 @@ async fn five_failed_logins_lock_the_login_for_fifteen_minutes() {
     let open = try_login(&server, &http, &password, &code).await;
     assert_eq!(open.status(), 303, "the lock ends after 15 minutes");
 }
+
+#[tokio::test]
+async fn api_accounts_are_deleted_only_when_confirmed_and_pages_are_not_cached() {
+    let server = TestServer::start().await;
+    let http = client();
+    let api = server.api().await;
+    let session = ui_login(&server, &http).await;
+    let created = api
+        .post(
+            "/api-accounts",
+            json!({"name": "to-delete", "authorizations": {"permissions": [], "scopes": {}}}),
+            201,
+        )
+        .await;
+    let id = created["id"].as_str().expect("account id").to_owned();
+    let page = server.url(&format!("/t/{}/admin/api-accounts", server.admin.tenant));
+
+    let shown = get_with(&http, &page, &session).await;
+    assert_eq!(
+        shown
+            .headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok()),
+        Some("no-store")
+    );
+    let csrf = hidden_csrf(&shown.text().await.expect("html"));
+    let account = format!("{page}/{id}");
+
+    let unconfirmed = post_with(
+        &http,
+        &account,
+        &session,
+        &[("csrf", &csrf), ("action", "delete")],
+    )
+    .await;
+    assert_eq!(unconfirmed.status(), 422);
+    assert_eq!(
+        api.status(Method::GET, &format!("/api-accounts/{id}"), None)
+            .await,
+        200
+    );
+
+    let deleted = post_with(
+        &http,
+        &account,
+        &session,
+        &[("csrf", &csrf), ("action", "delete"), ("confirm", "yes")],
+    )
+    .await;
+    assert_eq!(deleted.status(), 303);
+    assert_eq!(
+        api.status(Method::GET, &format!("/api-accounts/{id}"), None)
+            .await,
+        404
+    );
+}

@@ -11,7 +11,7 @@ mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::{DOCTYPE, Markup, html};
@@ -156,7 +156,8 @@ pub fn page(admin: &Admin, nav: Nav, title: &str, body: Markup) -> Response {
             }
         }
     };
-    markup.into_response()
+    // Pages carry CSRF tokens and, once, new secrets: never cache them.
+    ([(header::CACHE_CONTROL, "no-store")], markup).into_response()
 }
 
 /// The hidden CSRF field of this session.
