@@ -34,8 +34,6 @@ pub struct App {
     pub dispatch: Arc<crate::delivery::Dispatch>,
     /// Counters for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
-    /// Logged-in admin UI users.
-    pub ui_sessions: Arc<crate::ui::session::Sessions>,
 }
 
 /// Flags the background tasks raise while they run.

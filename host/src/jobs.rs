@@ -1,5 +1,6 @@
 //! Scheduled maintenance (cron schedules from the config): log retention, expired access
-//! tokens, and deliveries stuck in flight after an attempt died without an answer.
+//! tokens and admin UI sessions, and deliveries stuck in flight after an attempt died
+//! without an answer.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -20,7 +21,7 @@ pub struct JobsConfig {
     /// Bodies of finished deliveries older than this are pruned; the log rows stay.
     #[serde(with = "humantime_serde")]
     pub retention: Duration,
-    /// Cron schedule of the expired-token purge.
+    /// Cron schedule of the purge of expired access tokens and admin UI sessions.
     pub tokens_schedule: String,
     /// Cron schedule of the stuck-delivery check.
     pub stuck_schedule: String,
@@ -46,7 +47,7 @@ impl Default for JobsConfig {
 pub enum Job {
     /// Prune old delivery bodies.
     Retention,
-    /// Forget expired access tokens.
+    /// Forget expired access tokens and admin UI sessions.
     ExpiredTokens,
     /// Requeue deliveries stuck in flight.
     StuckDeliveries,
@@ -83,7 +84,9 @@ pub async fn run_once(app: &App, job: Job) -> Result<usize, crate::store::Error>
     let changed = app
         .blocking(move |s| match job {
             Job::Retention => s.prune_bodies(before),
-            Job::ExpiredTokens => s.purge_expired_tokens(now),
+            Job::ExpiredTokens => {
+                Ok(s.purge_expired_tokens(now)? + s.purge_expired_ui_sessions(now)?)
+            }
             Job::StuckDeliveries => s.recover_stuck(stuck, now),
         })
         .await?;

@@ -38,7 +38,8 @@ use crate::store::{GroupCommit, SledStore, Store};
 /// The name of the tenant `init` creates unless told otherwise.
 pub const DEFAULT_TENANT: &str = "default";
 
-fn store_dir(config: &Config) -> PathBuf {
+/// Where the store lives inside the data dir.
+pub fn store_dir(config: &Config) -> PathBuf {
     config.data_dir.join("store")
 }
 
@@ -124,7 +125,6 @@ impl Server {
             deliveries_ready: Arc::new(Notify::new()),
             running: Arc::new(Running::default()),
             metrics: Arc::new(metrics::Metrics::default()),
-            ui_sessions: Arc::default(),
             config,
         };
 

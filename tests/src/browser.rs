@@ -151,6 +151,10 @@ impl Browser {
             .json()
             .await
             .ok()?;
+        // A missing element answers `{"value": {"error": "no such element", …}}`.
+        if answer["value"]["error"].is_string() {
+            return None;
+        }
         answer["value"]
             .as_object()?
             .values()
@@ -159,11 +163,18 @@ impl Browser {
             .map(str::to_owned)
     }
 
-    /// The first element matching a CSS selector.
+    /// The first element matching a CSS selector, waiting up to 10 s for it to appear
+    /// (a click may still be loading the next page).
     pub async fn find(&self, css: &str) -> String {
-        match self.try_find(css).await {
-            Some(e) => e,
-            None => panic!("no element {css} on {}", self.url().await),
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(e) = self.try_find(css).await {
+                return e;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                panic!("no element {css} on {}", self.url().await);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -180,6 +191,17 @@ impl Browser {
             reqwest::Method::POST,
             &format!("/element/{e}/value"),
             Some(json!({"text": text})),
+        )
+        .await;
+    }
+
+    /// Chooses a local file in an `<input type="file">`, as a user picking it would.
+    pub async fn choose_file(&self, css: &str, path: &str) {
+        let e = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{e}/value"),
+            Some(json!({"text": path})),
         )
         .await;
     }

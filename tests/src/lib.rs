@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use switchyard::clock::{Clock, ManualClock, SharedClock, SystemClock};
 use switchyard::config::Config;
 use switchyard::service::tenants::Initialized;
+use switchyard::store::{SledStore, Store};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// An RFC 6238 TOTP code (SHA-1, 6 digits, 30 s) computed here, not by the host.
@@ -184,6 +185,15 @@ impl TestServer {
 
     /// Starts a host on a fresh data dir.
     pub async fn start_with(options: Options) -> Self {
+        Self::start_prepared(options, |_, _| {}).await
+    }
+
+    /// Starts a host on a fresh data dir after `prepare` changed what `init` stored: for
+    /// state no endpoint creates (a user enrolled in TOTP, say).
+    pub async fn start_prepared(
+        options: Options,
+        prepare: impl FnOnce(&dyn Store, &Initialized),
+    ) -> Self {
         let data = Arc::new(tempfile::tempdir().expect("temp data dir"));
         let mut config = Config {
             data_dir: data.path().to_owned(),
@@ -198,6 +208,12 @@ impl TestServer {
             configure(&mut config);
         }
         let admin = switchyard::init(&config, switchyard::DEFAULT_TENANT).expect("init");
+        {
+            // Closed again before the server opens it: sled locks its directory.
+            let store = SledStore::open(&switchyard::store_dir(&config)).expect("open store");
+            prepare(&store, &admin);
+            store.flush().expect("flush store");
+        }
         let clock = options.manual_clock_at.map(ManualClock::new);
         Self::launch(config, admin, clock, data).await
     }

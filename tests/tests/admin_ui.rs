@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use switchyard_tests::browser::Browser;
-use switchyard_tests::{TestReceiver, TestServer, eventually, totp_code};
+use switchyard_tests::{TestReceiver, TestServer, eventually, plugins, totp_code};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -184,11 +184,42 @@ async fn an_administrator_adds_a_websub_receiver_sees_its_log_and_removes_it() {
     browser.screenshot("10-api-account-created").await;
 
     browser.goto(&page("/admin/plugins")).await;
-    let plugins = browser.text("#plugins").await;
+    let listed = browser.text("#plugins").await;
     for name in ["websub", "oauth2", "json", "scope-filter"] {
-        assert!(plugins.contains(name), "{name} in {plugins}");
+        assert!(listed.contains(name), "{name} in {listed}");
     }
+    assert!(listed.contains("Built in: cannot be removed"), "{listed}");
     browser.screenshot("11-plugins").await;
+
+    // Upload a plugin through the file input; it is listed, and then removed.
+    browser
+        .choose_file("#upload-plugin input[type=file]", plugins::UPPER_V1)
+        .await;
+    browser.click("#upload-plugin button[type=submit]").await;
+    eventually(WAIT, || async {
+        browser
+            .source()
+            .await
+            .contains("data-name=\"upper\"")
+            .then_some(())
+    })
+    .await;
+    assert!(browser.text("#plugin-done").await.contains("upper"));
+    assert_eq!(api.get("/plugins/upper").await["scope"], "tenant");
+    browser.screenshot("11b-plugin-uploaded").await;
+    browser
+        .click("tr[data-name='upper'] button[name=remove]")
+        .await;
+    eventually(WAIT, || async {
+        let html = browser.source().await;
+        (html.contains("id=\"plugin-done\"") && !html.contains("data-name=\"upper\"")).then_some(())
+    })
+    .await;
+    assert_eq!(
+        api.status(reqwest::Method::GET, "/plugins/upper", None)
+            .await,
+        404
+    );
 
     // Log out; the new API account's own credentials are refused at the login page.
     browser.click("header form button[type=submit]").await;

@@ -14,7 +14,7 @@ mod oauth;
 pub mod openapi;
 mod operator;
 mod overview;
-mod plugins;
+pub(crate) mod plugins;
 mod receivers;
 mod topics;
 

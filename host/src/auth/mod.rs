@@ -7,5 +7,5 @@ mod session;
 pub use credentials::{
     Credentials, hash_token, new_secret_token, new_totp_secret, totp_uri, verify_totp,
 };
-pub use login::{LoginError, Session, login};
+pub use login::{LOCKOUT, LoginError, MAX_FAILURES, Session, attempt, login};
 pub use session::{AuthError, Caller, ExchangeError, authenticate_bearer, exchange, session};

@@ -48,6 +48,37 @@ pub struct AccessToken {
     pub expires_at: Timestamp,
 }
 
+/// A logged-in admin UI user, stored under the SHA-256 of the session id (the id itself
+/// lives only in the browser's cookie).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UiSession {
+    /// The tenant it is bound to.
+    pub tenant: String,
+    /// The user's id.
+    pub user: String,
+    /// The user's login name.
+    pub name: String,
+    /// The token every form of this session carries.
+    pub csrf: String,
+    /// When it stops working.
+    pub expires_at: Timestamp,
+}
+
+/// What an interactive login remembers between attempts: the last TOTP step accepted (so
+/// a code works once) and the failures that lock the login.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LoginGuard {
+    /// The last TOTP time step accepted.
+    #[serde(default)]
+    pub last_totp_step: u64,
+    /// Failed logins since the last good one.
+    #[serde(default)]
+    pub failed_logins: u32,
+    /// Logins are refused until then after too many failures.
+    #[serde(default)]
+    pub locked_until: Option<Timestamp>,
+}
+
 /// Which deliveries to list.
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryQuery {
@@ -196,4 +227,22 @@ pub trait Store: Send + Sync + 'static {
     fn prune_bodies(&self, before: Timestamp) -> Result<usize>;
     /// Forgets access tokens that expired before `now`. Returns how many.
     fn purge_expired_tokens(&self, now: Timestamp) -> Result<usize>;
+
+    /// Stores an admin UI session under the hash of its id.
+    fn put_ui_session(&self, hash: &str, session: &UiSession) -> Result<()>;
+    /// The admin UI session with that hash, expired or not.
+    fn ui_session(&self, hash: &str) -> Result<Option<UiSession>>;
+    /// Ends an admin UI session.
+    fn delete_ui_session(&self, hash: &str) -> Result<bool>;
+    /// Forgets admin UI sessions that expired before `now`. Returns how many.
+    fn purge_expired_ui_sessions(&self, now: Timestamp) -> Result<usize>;
+    /// Changes a user's login guard atomically, like [`Store::update_api_account`]:
+    /// `change` sees the current value (the default when none is stored) and returns
+    /// whether to keep its edits. Returns the guard as it ends up.
+    fn update_login_guard(
+        &self,
+        tenant: &str,
+        user: &str,
+        change: &mut dyn FnMut(&mut LoginGuard) -> bool,
+    ) -> Result<LoginGuard>;
 }

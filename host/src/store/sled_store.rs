@@ -12,6 +12,8 @@
 //! - `lane_queue`, `lanes`, `lane_due`: the delivery queue, one lane per receiver (see
 //!   [`super::lanes`])
 //! - `in_flight`: `tenant/delivery id` → claim time (claimed, being attempted)
+//! - `ui_sessions`: `sha256 hex of the admin UI session id`
+//! - `login_guards`: `tenant/user id` (TOTP replay and lockout state of the UI login)
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -22,7 +24,10 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use sled::{Db, Transactional, Tree};
 
 use super::lanes::{self, LanesTx};
-use super::{AccessToken, DeliveryQuery, Error, FanoutDone, FanoutJob, Published, Result, Store};
+use super::{
+    AccessToken, DeliveryQuery, Error, FanoutDone, FanoutJob, LoginGuard, Published, Result,
+    Store, UiSession,
+};
 use crate::domain::{ApiAccount, AuditEntry, Delivery, Event, Receiver, Tenant, Timestamp, User};
 
 /// The sled-backed [`Store`].
@@ -45,6 +50,8 @@ pub struct SledStore {
     lanes: Tree,
     lane_due: Tree,
     in_flight: Tree,
+    ui_sessions: Tree,
+    login_guards: Tree,
     /// Held by every change to the queue, so a claim's scan and its transaction see the
     /// same lanes.
     queue_lock: Arc<Mutex<()>>,
@@ -122,6 +129,8 @@ impl SledStore {
             lanes: tree("lanes")?,
             lane_due: tree("lane_due")?,
             in_flight: tree("in_flight")?,
+            ui_sessions: tree("ui_sessions")?,
+            login_guards: tree("login_guards")?,
             queue_lock: Arc::default(),
             db,
         };
@@ -684,6 +693,61 @@ impl Store for SledStore {
             }
         }
         Ok(purged)
+    }
+
+    fn put_ui_session(&self, hash: &str, session: &UiSession) -> Result<()> {
+        Self::put(&self.ui_sessions, hash, session)
+    }
+
+    fn ui_session(&self, hash: &str) -> Result<Option<UiSession>> {
+        Self::get(&self.ui_sessions, hash)
+    }
+
+    fn delete_ui_session(&self, hash: &str) -> Result<bool> {
+        Ok(self.ui_sessions.remove(hash).map_err(backend)?.is_some())
+    }
+
+    fn purge_expired_ui_sessions(&self, now: Timestamp) -> Result<usize> {
+        let mut purged = 0;
+        for entry in self.ui_sessions.iter() {
+            let (hash, value) = entry.map_err(backend)?;
+            let session: UiSession = decode(&value)?;
+            if session.expires_at <= now {
+                self.ui_sessions.remove(hash).map_err(backend)?;
+                purged += 1;
+            }
+        }
+        Ok(purged)
+    }
+
+    fn update_login_guard(
+        &self,
+        tenant: &str,
+        user: &str,
+        change: &mut dyn FnMut(&mut LoginGuard) -> bool,
+    ) -> Result<LoginGuard> {
+        let k = key(tenant, user);
+        // Compare-and-swap, as for API accounts: concurrent attempts must not lose a
+        // failure or reuse a TOTP step.
+        loop {
+            let old = self.login_guards.get(&k).map_err(backend)?;
+            let mut guard: LoginGuard = match &old {
+                Some(bytes) => decode(bytes)?,
+                None => LoginGuard::default(),
+            };
+            if !change(&mut guard) {
+                return Ok(guard);
+            }
+            let new = encode(&guard)?;
+            match self
+                .login_guards
+                .compare_and_swap(&k, old, Some(new))
+                .map_err(backend)?
+            {
+                Ok(()) => return Ok(guard),
+                Err(_) => continue,
+            }
+        }
     }
 }
 

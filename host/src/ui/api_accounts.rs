@@ -1,5 +1,6 @@
 //! Administration › Interfaces › API accounts: list, create (token and TOTP secret shown
-//! once, the TOTP secret also as a QR code), change authorizations, rotate, disable.
+//! once, the TOTP secret also as a QR code), change authorizations, rotate, disable,
+//! delete.
 
 use std::collections::BTreeMap;
 
@@ -88,6 +89,12 @@ pub async fn page(State(app): State<App>, admin: Admin) -> Response {
                                 input type="hidden" name="action" value=(action);
                                 button type="submit" { (label) } " "
                             }
+                        }
+                        form.inline method="post" action=(format!("{base}/{}", a.id)) {
+                            (csrf(&admin))
+                            input type="hidden" name="action" value="delete";
+                            label.check { input type="checkbox" name="confirm" value="yes" required; " confirm" }
+                            button type="submit" { "Delete" } " "
                         }
                     }
                 }
@@ -213,6 +220,19 @@ pub async fn change(
                 ..Default::default()
             })
             .await
+        }
+        "delete" if form.get("confirm") == Some("yes") => {
+            api_accounts::delete(&app, &admin.caller, &id)
+                .await
+                .map(|()| see_other(&back))
+        }
+        "delete" => {
+            return error_page(
+                &admin,
+                Nav::ApiAccounts,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Tick \"confirm\" to delete an API account.",
+            );
         }
         "rotate-token" => api_accounts::rotate_token(&app, &admin.caller, &id)
             .await

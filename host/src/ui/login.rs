@@ -1,5 +1,7 @@
 //! `/t/{tenant}/login`: the interactive login of normal users (password, plus TOTP when
-//! the user enrolled). API accounts are refused here: they log in through the API.
+//! the user enrolled). API accounts are refused here: they log in through the API. The
+//! same lockout and one-use-per-code policy as the API login applies
+//! ([`crate::auth::attempt`]).
 
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use axum::body::Bytes;
@@ -11,8 +13,9 @@ use maud::{DOCTYPE, Markup, html};
 use super::session::{self, COOKIE, LOGIN_CSRF_COOKIE};
 use super::{CSS, FormData};
 use crate::app::App;
-use crate::auth::{new_secret_token, verify_totp};
-use crate::domain::User;
+use crate::auth::{self, LOCKOUT, LoginError, new_secret_token, verify_totp};
+use crate::domain::{Timestamp, User};
+use crate::store::{self, Store};
 
 /// What the login page tells the user.
 pub const API_ACCOUNT_REFUSED: &str = "This is an API account. API accounts cannot log in \
@@ -51,6 +54,15 @@ fn login_page(tenant: &str, csrf: &str, name: &str, message: Option<&str>) -> Ma
     }
 }
 
+fn locked_message(retry_after: u64) -> String {
+    format!(
+        "Too many failed logins: logging in as this user is locked for {} minutes. \
+         Try again in {} minute(s).",
+        LOCKOUT.as_secs() / 60,
+        retry_after.div_ceil(60).max(1)
+    )
+}
+
 fn with_login_csrf(
     app: &App,
     tenant: &str,
@@ -85,9 +97,13 @@ pub async fn form(State(app): State<App>, Path(tenant): Path<String>) -> Respons
 }
 
 enum Outcome {
-    In(Box<User>),
+    /// Logged in: the user and the new session's id.
+    In(Box<User>, String),
     ApiAccount,
     Wrong,
+    Locked {
+        retry_after: u64,
+    },
 }
 
 fn verify_password(user: &User, password: &str) -> bool {
@@ -127,34 +143,10 @@ pub async fn submit(
     let now = app.now();
     let (t, n) = (tenant.clone(), name.clone());
     let outcome = app
-        .blocking(move |s| -> Result<Outcome, crate::store::Error> {
-            let user = s.users(&t)?.into_iter().find(|u| u.name == n);
-            if let Some(user) = user {
-                let password_ok = verify_password(&user, &password);
-                let totp_ok = match &user.totp_secret {
-                    Some(secret) => verify_totp(secret, &totp, now.ms(), 0).is_some(),
-                    None => true,
-                };
-                return Ok(if password_ok && totp_ok {
-                    Outcome::In(Box::new(user))
-                } else {
-                    Outcome::Wrong
-                });
-            }
-            let api_account = s
-                .api_accounts(&t)?
-                .into_iter()
-                .any(|a| a.id == n || a.name == n);
-            Ok(if api_account {
-                Outcome::ApiAccount
-            } else {
-                Outcome::Wrong
-            })
-        })
+        .blocking(move |s| check(s, now, &t, &n, &password, &totp))
         .await;
     match outcome {
-        Ok(Outcome::In(user)) => {
-            let id = app.ui_sessions.start(&tenant, &user.id, &user.name, now);
+        Ok(Outcome::In(user, id)) => {
             let cookie = session::set_cookie(&app, &tenant, COOKIE, &id, session::TTL.as_secs());
             let clear = session::set_cookie(&app, &tenant, LOGIN_CSRF_COOKIE, "", 0);
             tracing::info!(tenant = %tenant, user = %user.id, "admin UI login");
@@ -175,11 +167,70 @@ pub async fn submit(
         Ok(Outcome::Wrong) => {
             with_login_csrf(&app, &tenant, StatusCode::UNAUTHORIZED, &name, Some(WRONG))
         }
+        Ok(Outcome::Locked { retry_after }) => {
+            tracing::warn!(tenant = %tenant, "admin UI login locked after repeated failures");
+            let mut response = with_login_csrf(
+                &app,
+                &tenant,
+                StatusCode::TOO_MANY_REQUESTS,
+                &name,
+                Some(&locked_message(retry_after)),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry_after.into());
+            response
+        }
         Err(e) => {
             tracing::error!(error = %e, "admin UI login failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
         }
     }
+}
+
+/// Checks a login and, when it succeeds, starts the session.
+fn check(
+    s: &dyn Store,
+    now: Timestamp,
+    tenant: &str,
+    name: &str,
+    password: &str,
+    totp: &str,
+) -> Result<Outcome, store::Error> {
+    let Some(user) = s.users(tenant)?.into_iter().find(|u| u.name == name) else {
+        let api_account = s
+            .api_accounts(tenant)?
+            .into_iter()
+            .any(|a| a.id == name || a.name == name);
+        return Ok(if api_account {
+            Outcome::ApiAccount
+        } else {
+            Outcome::Wrong
+        });
+    };
+    // Hashed outside the guard's compare-and-swap, which may run its closure again.
+    let password_ok = verify_password(&user, password);
+    let mut outcome = Err(LoginError::Invalid);
+    s.update_login_guard(tenant, &user.id, &mut |guard| {
+        let before = *guard;
+        outcome = auth::attempt(guard, now, |last_step| {
+            let step = match &user.totp_secret {
+                Some(secret) => verify_totp(secret, totp, now.ms(), last_step),
+                None => Some(last_step),
+            };
+            step.filter(|_| password_ok)
+        });
+        *guard != before
+    })?;
+    Ok(match outcome {
+        Ok(()) => {
+            let id = session::start(s, tenant, &user.id, &user.name, now)?;
+            Outcome::In(Box::new(user), id)
+        }
+        Err(LoginError::Locked { retry_after }) => Outcome::Locked { retry_after },
+        Err(LoginError::Invalid) => Outcome::Wrong,
+        Err(LoginError::Store(e)) => return Err(e),
+    })
 }
 
 /// `POST /t/{tenant}/logout`.
@@ -190,11 +241,17 @@ pub async fn logout(
     body: Bytes,
 ) -> Response {
     let form = FormData::parse(&body);
-    if let Some(id) = session::cookie(&headers, COOKIE)
-        && let Some(s) = app.ui_sessions.get(id, app.now())
-        && session::same_token(form.get("csrf").unwrap_or(""), &s.csrf)
-    {
-        app.ui_sessions.end(id);
+    if let Some(id) = session::cookie(&headers, COOKIE).map(str::to_owned) {
+        let (now, given) = (app.now(), form.text("csrf"));
+        let ended = app
+            .blocking(move |s| match session::get(s, &id, now)? {
+                Some(live) if session::same_token(&given, &live.csrf) => session::end(s, &id),
+                _ => Ok(false),
+            })
+            .await;
+        if let Err(e) = ended {
+            tracing::error!(error = %e, "admin UI logout failed");
+        }
     }
     let clear = session::set_cookie(&app, &tenant, COOKIE, "", 0);
     (

@@ -10,7 +10,8 @@ pub mod session;
 mod webhooks;
 
 use axum::Router;
-use axum::http::StatusCode;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::{DOCTYPE, Markup, html};
@@ -45,7 +46,16 @@ pub fn router() -> Router<App> {
             "/t/{tenant}/admin/api-accounts/{id}",
             post(api_accounts::change),
         )
-        .route("/t/{tenant}/admin/plugins", get(plugins::page))
+        .route(
+            "/t/{tenant}/admin/plugins",
+            get(plugins::page)
+                .post(plugins::upload)
+                .layer(DefaultBodyLimit::max(plugins::MAX_UPLOAD_BYTES)),
+        )
+        .route(
+            "/t/{tenant}/admin/plugins/{name}/remove",
+            post(plugins::remove),
+        )
 }
 
 async fn home(admin: Admin) -> Redirect {
@@ -146,7 +156,8 @@ pub fn page(admin: &Admin, nav: Nav, title: &str, body: Markup) -> Response {
             }
         }
     };
-    markup.into_response()
+    // Pages carry CSRF tokens and, once, new secrets: never cache them.
+    ([(header::CACHE_CONTROL, "no-store")], markup).into_response()
 }
 
 /// The hidden CSRF field of this session.
@@ -223,7 +234,7 @@ header form{margin-left:auto}main{padding:1rem 1.5rem;max-width:80rem}\
 th,td{border:1px solid #ddd;padding:.35rem .5rem;text-align:left;vertical-align:top;font-size:.9rem}th{background:#eef0f4}\
 tr.removed td{color:#888;background:#f3f3f3}.badge{display:inline-block;padding:0 .4rem;border-radius:.3rem;background:#ddd;font-size:.8rem}\
 .badge.removed,.badge.failed,.badge.gone,.badge.unauthorized{background:#f6d5d5}.badge.delivered,.badge.active{background:#d5f0da}\
-.badge.retrying,.badge.pending{background:#f6ecc9}fieldset{background:#fff;border:1px solid #ccc;margin:.5rem 0 1rem;padding:.8rem}\
+.badge.retrying,.badge.pending{background:#f6ecc9}.badge.builtin{background:#dde6f6}fieldset{background:#fff;border:1px solid #ccc;margin:.5rem 0 1rem;padding:.8rem}\
 label{display:block;margin:.3rem 0}label.check{display:inline-block;margin-right:1rem}input[type=text],input[type=url],input[type=password],select,textarea{min-width:24rem;padding:.25rem}\
 pre{background:#fff;border:1px solid #ddd;padding:.6rem;overflow:auto;white-space:pre-wrap}.error{color:#8a1010;font-weight:600}\
 .secret{background:#fffbe6;border:1px solid #e5c100;padding:.8rem;margin:1rem 0}form.inline{display:inline}button{cursor:pointer}\

@@ -1,21 +1,21 @@
 //! Admin UI sessions: an opaque random id in an HttpOnly, SameSite=Strict cookie; the
-//! host keeps only its SHA-256, with the user, a CSRF token and an expiry.
-//!
-//! Sessions live in memory: a restart logs administrators out, which is the safe side.
+//! store keeps only its SHA-256, with the user, a CSRF token and an expiry, so a restart
+//! does not log administrators out. Expired sessions are refused and deleted when seen;
+//! the expired-token job purges the rest.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use subtle::ConstantTimeEq;
 
 use crate::app::App;
 use crate::auth::{Caller, hash_token, new_secret_token};
 use crate::domain::Timestamp;
+pub use crate::store::UiSession;
+use crate::store::{self, Store};
 
 /// How long a login lasts.
 pub const TTL: Duration = Duration::from_secs(8 * 3600);
@@ -26,57 +26,42 @@ pub const COOKIE: &str = "switchyard_session";
 /// The login form's double-submit CSRF cookie.
 pub const LOGIN_CSRF_COOKIE: &str = "switchyard_login_csrf";
 
-/// One logged-in user.
-#[derive(Debug, Clone)]
-pub struct UiSession {
-    /// The tenant it is bound to.
-    pub tenant: String,
-    /// The user's id.
-    pub user: String,
-    /// The user's login name.
-    pub name: String,
-    /// The token every form of this session carries.
-    pub csrf: String,
-    /// When it stops working.
-    pub expires_at: Timestamp,
+/// Starts a session; returns its id, for the cookie.
+pub fn start(
+    store: &dyn Store,
+    tenant: &str,
+    user: &str,
+    name: &str,
+    now: Timestamp,
+) -> Result<String, store::Error> {
+    let id = new_secret_token();
+    let session = UiSession {
+        tenant: tenant.to_owned(),
+        user: user.to_owned(),
+        name: name.to_owned(),
+        csrf: new_secret_token(),
+        expires_at: now.after(TTL),
+    };
+    store.put_ui_session(&hash_token(&id), &session)?;
+    Ok(id)
 }
 
-/// The sessions, by the SHA-256 of their id.
-#[derive(Debug, Default)]
-pub struct Sessions {
-    by_hash: Mutex<HashMap<String, UiSession>>,
+/// The live session with that id; an expired one is deleted.
+pub fn get(store: &dyn Store, id: &str, now: Timestamp) -> Result<Option<UiSession>, store::Error> {
+    let hash = hash_token(id);
+    let Some(session) = store.ui_session(&hash)? else {
+        return Ok(None);
+    };
+    if session.expires_at <= now {
+        store.delete_ui_session(&hash)?;
+        return Ok(None);
+    }
+    Ok(Some(session))
 }
 
-impl Sessions {
-    /// Starts a session; returns its id, for the cookie.
-    pub fn start(&self, tenant: &str, user: &str, name: &str, now: Timestamp) -> String {
-        let id = new_secret_token();
-        let session = UiSession {
-            tenant: tenant.to_owned(),
-            user: user.to_owned(),
-            name: name.to_owned(),
-            csrf: new_secret_token(),
-            expires_at: now.after(TTL),
-        };
-        let mut map = self.by_hash.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, s| s.expires_at > now);
-        map.insert(hash_token(&id), session);
-        id
-    }
-
-    /// The live session with that id.
-    pub fn get(&self, id: &str, now: Timestamp) -> Option<UiSession> {
-        let map = self.by_hash.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(&hash_token(id))
-            .filter(|s| s.expires_at > now)
-            .cloned()
-    }
-
-    /// Ends a session.
-    pub fn end(&self, id: &str) {
-        let mut map = self.by_hash.lock().unwrap_or_else(|e| e.into_inner());
-        map.remove(&hash_token(id));
-    }
+/// Ends a session.
+pub fn end(store: &dyn Store, id: &str) -> Result<bool, store::Error> {
+    store.delete_ui_session(&hash_token(id))
 }
 
 /// A cookie's value from the request.
@@ -149,8 +134,14 @@ impl FromRequestParts<App> for Admin {
         let Some(id) = cookie(&parts.headers, COOKIE) else {
             return Err(login);
         };
-        let Some(session) = app.ui_sessions.get(id, app.now()) else {
-            return Err(login);
+        let (id, now) = (id.to_owned(), app.now());
+        let session = match app.blocking(move |s| get(s, &id, now)).await {
+            Ok(Some(session)) => session,
+            Ok(None) => return Err(login),
+            Err(e) => {
+                tracing::error!(error = %e, "admin UI session lookup failed");
+                return Err((StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response());
+            }
         };
         if session.tenant != tenant {
             return Err(login);
@@ -188,14 +179,44 @@ mod tests {
     }
 
     #[test]
-    fn sessions_expire_and_end() {
-        let sessions = Sessions::default();
-        let id = sessions.start("acme", "usr_1", "ada", Timestamp(1_000));
-        assert!(sessions.get(&id, Timestamp(2_000)).is_some());
-        assert!(sessions.get("other", Timestamp(2_000)).is_none());
-        assert!(sessions.get(&id, Timestamp(1_000).after(TTL)).is_none());
-        sessions.end(&id);
-        assert!(sessions.get(&id, Timestamp(2_000)).is_none());
+    fn sessions_are_stored_hashed_expire_and_end() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = crate::store::SledStore::open(dir.path()).expect("open");
+        let id = start(&store, "acme", "usr_1", "ada", Timestamp(1_000)).expect("start");
+        assert!(
+            store.ui_session(&id).expect("read").is_none(),
+            "the id is not a key"
+        );
+        let live = get(&store, &id, Timestamp(2_000)).expect("get");
+        assert_eq!(live.map(|s| s.user), Some("usr_1".into()));
+        assert!(
+            get(&store, "other", Timestamp(2_000))
+                .expect("get")
+                .is_none()
+        );
+
+        let expired = Timestamp(1_000).after(TTL);
+        assert!(get(&store, &id, expired).expect("get").is_none());
+        assert!(
+            store.ui_session(&hash_token(&id)).expect("read").is_none(),
+            "an expired session is deleted when seen"
+        );
+
+        let id = start(&store, "acme", "usr_1", "ada", Timestamp(1_000)).expect("start");
+        assert!(end(&store, &id).expect("end"));
+        assert!(get(&store, &id, Timestamp(2_000)).expect("get").is_none());
+    }
+
+    #[test]
+    fn the_purge_forgets_only_expired_sessions() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = crate::store::SledStore::open(dir.path()).expect("open");
+        let old = start(&store, "acme", "usr_1", "ada", Timestamp(1_000)).expect("start");
+        let new = start(&store, "acme", "usr_1", "ada", Timestamp(5_000)).expect("start");
+        let now = Timestamp(1_000).after(TTL);
+        assert_eq!(store.purge_expired_ui_sessions(now).expect("purge"), 1);
+        assert!(store.ui_session(&hash_token(&old)).expect("read").is_none());
+        assert!(get(&store, &new, now).expect("get").is_some());
     }
 
     #[test]
