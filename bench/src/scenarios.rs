@@ -4,10 +4,11 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use serde::Serialize;
 use serde_json::json;
 use switchyard::config::Config;
-use switchyard_tests::{Api, Options, TestServer};
+use switchyard_tests::{Api, Options, TestServer, plugins};
 
 use crate::clock::now_us;
 use crate::load::{self, Published};
@@ -19,6 +20,8 @@ pub const SECRET: &str = "bench-secret-4f1c2a";
 
 /// The longest any one phase may take before the scenario gives up and reports.
 const PHASE_LIMIT: Duration = Duration::from_secs(180);
+/// The bench hosts' operator token (for global plugin uploads).
+const OPERATOR_TOKEN: &str = "bench-operator";
 
 /// The figures of one measured run, Switchyard's or the baseline's.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -63,6 +66,7 @@ fn configure(cache_dir: &Path, timeout: Duration) -> Box<dyn FnOnce(&mut Config)
     let cache_dir = cache_dir.to_owned();
     Box::new(move |config: &mut Config| {
         config.delivery.allow_private_targets = true;
+        config.operator_token = Some(OPERATOR_TOKEN.into());
         // The baseline sends with `delivery.concurrency` requests in flight to one
         // receiver; the host may do the same.
         config.delivery.per_receiver_concurrency = config.delivery.concurrency;
@@ -232,14 +236,29 @@ pub async fn restart(cache_dir: &Path, reps: usize) -> anyhow::Result<Figures> {
     add_receivers(&api, &host, &set.urls, None).await;
     let published = load::publish_closed(&api, 100, 8, PHASE_LIMIT).await;
     set.wait_for(published.acked, Duration::from_secs(30)).await;
-    // The plugin list, where the API offers it (`null` in the report otherwise).
-    let loaded = match api.call(reqwest::Method::GET, "/plugins", None).await {
+    // Ten plugins: the six built-ins, and two uploaded components installed globally by
+    // the operator and again for the tenant (a tenant's own version shadows the global
+    // one; both are loaded).
+    let operator = api.with_token(OPERATOR_TOKEN);
+    let mut uploaded = 0;
+    for path in [plugins::UPPER_V1, plugins::CHAT_MESSAGE] {
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read {path}"))?;
+        for (api, at) in [
+            (&operator, host.url("/operator/plugins")),
+            (&api, "/plugins".into()),
+        ] {
+            let (status, answer) = api.upload(&at, bytes.clone()).await?;
+            anyhow::ensure!(status == 201, "upload to {at}: {status} {answer}");
+            uploaded += 1;
+        }
+    }
+    let builtins = match api.call(reqwest::Method::GET, "/plugins", None).await {
         Ok((200, plugins)) => plugins
             .as_array()
-            .or_else(|| plugins["items"].as_array())
-            .map(Vec::len),
+            .map(|p| p.iter().filter(|p| p["builtin"] == true).count()),
         _ => None,
     };
+    let loaded = builtins.map(|b| b + uploaded);
     host.shutdown().await;
 
     let client = reqwest::Client::new();

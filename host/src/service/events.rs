@@ -5,7 +5,7 @@ use serde::Deserialize;
 use super::{Error, Result};
 use crate::app::App;
 use crate::domain::{Event, Subject, ids, topics};
-use crate::store::Published;
+use crate::store::{Publication, Published};
 
 /// Largest payload accepted, serialized.
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
@@ -81,17 +81,15 @@ pub async fn publish(
         occurred_at: app.now(),
         published_by: by.to_owned(),
     };
-    let scope = by.to_owned();
+    // Durable before the caller hears 202: concurrent publishers share one transaction
+    // and one flush.
     let published = app
-        .blocking(move |s| {
-            s.publish(
-                &event,
-                idempotency_key.as_deref().map(|k| (scope.as_str(), k)),
-            )
+        .commit
+        .publish(Publication {
+            event,
+            idempotency: idempotency_key.map(|k| (by.to_owned(), k)),
         })
         .await?;
-    // Durable before the caller hears 202: concurrent publishers share this flush.
-    app.commit.flush().await?;
     if matches!(published, Published::New(_)) {
         app.metrics.event_published();
         app.fanout_ready.notify_one();

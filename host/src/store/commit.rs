@@ -1,52 +1,103 @@
-//! Group commit: concurrent writers share one flush to disk.
+//! Group commit: concurrent writers share one transaction and one flush to disk.
 //!
-//! A writer makes its change, then awaits [`GroupCommit::flush`]. One background task
-//! flushes in a loop; every writer that arrived while a flush was running is answered by
-//! the next one, so N concurrent publishers cost one `fsync` instead of N.
+//! A publisher hands its event to [`GroupCommit::publish`]; a writer that made its change
+//! itself awaits [`GroupCommit::flush`]. One background task works in a loop: every
+//! request that arrived while it was busy is served by its next round, which stores all
+//! waiting events in one transaction and then flushes once, so N concurrent publishers
+//! cost one transaction and one `fsync` instead of N of each.
 
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Error, Result, Store};
+use super::{Error, Publication, Published, Result, Store};
 
-type Waiter = oneshot::Sender<Result<(), String>>;
+type Answer<T> = oneshot::Sender<Result<T, String>>;
 
-/// A handle to the flusher task.
-#[derive(Clone, Debug)]
-pub struct GroupCommit {
-    requests: mpsc::UnboundedSender<Waiter>,
+enum Request {
+    Flush(Answer<()>),
+    Publish(Box<Publication>, Answer<Published>),
 }
 
+/// A handle to the committer task.
+#[derive(Clone, Debug)]
+pub struct GroupCommit {
+    requests: mpsc::UnboundedSender<Request>,
+}
+
+/// Requests served by one round, at most.
+const ROUND: usize = 1024;
+
 impl GroupCommit {
-    /// Starts the flusher task for `store`.
+    /// Starts the committer task for `store`.
     pub fn start(store: Arc<dyn Store>) -> Self {
-        let (requests, mut rx) = mpsc::unbounded_channel::<Waiter>();
+        let (requests, mut rx) = mpsc::unbounded_channel::<Request>();
         tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut waiters = vec![first];
-                while let Ok(more) = rx.try_recv() {
-                    waiters.push(more);
+            let mut round = Vec::new();
+            while rx.recv_many(&mut round, ROUND).await > 0 {
+                let (mut publications, mut publishers, mut flushers) =
+                    (Vec::new(), Vec::new(), Vec::new());
+                for request in round.drain(..) {
+                    match request {
+                        Request::Flush(answer) => flushers.push(answer),
+                        Request::Publish(publication, answer) => {
+                            publications.push(*publication);
+                            publishers.push(answer);
+                        }
+                    }
                 }
                 let store = store.clone();
-                let result = tokio::task::spawn_blocking(move || store.flush())
-                    .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|r| r.map_err(|e| e.to_string()));
-                for waiter in waiters {
-                    // A writer that gave up waiting does not need the answer.
-                    let _ = waiter.send(result.clone());
+                let outcome = tokio::task::spawn_blocking(move || {
+                    let published = if publications.is_empty() {
+                        Vec::new()
+                    } else {
+                        store.publish(&publications)?
+                    };
+                    store.flush()?;
+                    Ok::<_, Error>(published)
+                })
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()));
+                // A writer that gave up waiting does not need the answer.
+                match outcome {
+                    Ok(published) => {
+                        for (answer, outcome) in publishers.into_iter().zip(published) {
+                            let _ = answer.send(Ok(outcome));
+                        }
+                        for answer in flushers {
+                            let _ = answer.send(Ok(()));
+                        }
+                    }
+                    Err(e) => {
+                        for answer in publishers {
+                            let _ = answer.send(Err(e.clone()));
+                        }
+                        for answer in flushers {
+                            let _ = answer.send(Err(e.clone()));
+                        }
+                    }
                 }
             }
         });
         Self { requests }
     }
 
+    /// Stores `publication`'s event and its fan-out job; resolves once they are on disk.
+    pub async fn publish(&self, publication: Publication) -> Result<Published> {
+        self.ask(|answer| Request::Publish(Box::new(publication), answer))
+            .await
+    }
+
     /// Resolves once every write made before the call is on disk.
     pub async fn flush(&self) -> Result<()> {
+        self.ask(Request::Flush).await
+    }
+
+    async fn ask<T>(&self, request: impl FnOnce(Answer<T>) -> Request) -> Result<T> {
         let (tx, rx) = oneshot::channel();
-        let gone = || Error::Backend("the flusher stopped".into());
-        self.requests.send(tx).map_err(|_| gone())?;
+        let gone = || Error::Backend("the committer stopped".into());
+        self.requests.send(request(tx)).map_err(|_| gone())?;
         rx.await
             .map_err(|_| gone())?
             .map_err(|e| Error::Backend(e.into()))

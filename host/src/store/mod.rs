@@ -94,6 +94,15 @@ pub struct DeliveryQuery {
     pub limit: usize,
 }
 
+/// An event to publish.
+#[derive(Debug, Clone)]
+pub struct Publication {
+    /// The event.
+    pub event: Event,
+    /// Its idempotency key, as `(scope, key)`: a key is unique within its scope.
+    pub idempotency: Option<(String, String)>,
+}
+
 /// The outcome of a publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Published {
@@ -184,9 +193,10 @@ pub trait Store: Send + Sync + 'static {
     /// A tenant's receivers, oldest first.
     fn receivers(&self, tenant: &str, include_deleted: bool) -> Result<Vec<Receiver>>;
 
-    /// Stores an event and its fan-out job in one transaction. With an idempotency key
-    /// already used by `scope`, stores nothing and returns the first event's id.
-    fn publish(&self, event: &Event, idempotency: Option<(&str, &str)>) -> Result<Published>;
+    /// Stores events and their fan-out jobs, all in one transaction. An event whose
+    /// idempotency key its scope already used (before or earlier in `batch`) is not
+    /// stored: its outcome names the first event.
+    fn publish(&self, batch: &[Publication]) -> Result<Vec<Published>>;
     /// An event of a tenant.
     fn event(&self, tenant: &str, id: &str) -> Result<Option<Event>>;
     /// Fan-out jobs not yet done, oldest first.

@@ -25,8 +25,8 @@ use sled::{Db, Transactional, Tree};
 
 use super::lanes::{self, LanesTx};
 use super::{
-    AccessToken, DeliveryQuery, Error, FanoutDone, FanoutJob, LoginGuard, Published, Result,
-    Store, UiSession,
+    AccessToken, DeliveryQuery, Error, FanoutDone, FanoutJob, LoginGuard, Publication, Published,
+    Result, Store, UiSession,
 };
 use crate::domain::{ApiAccount, AuditEntry, Delivery, Event, Receiver, Tenant, Timestamp, User};
 
@@ -385,20 +385,25 @@ impl Store for SledStore {
         Ok(all)
     }
 
-    fn publish(&self, event: &Event, idempotency: Option<(&str, &str)>) -> Result<Published> {
-        let idem_key = idempotency.map(|(scope, k)| format!("{}/{scope}/{k}", event.tenant));
+    fn publish(&self, batch: &[Publication]) -> Result<Vec<Published>> {
         let r = (&self.events, &self.fanout, &self.idempotency).transaction(
             |(events, fanout, idem)| {
-                if let Some(idem_key) = &idem_key {
-                    if let Some(first) = idem.get(idem_key.as_bytes())? {
-                        let first = String::from_utf8_lossy(&first).into_owned();
-                        return Ok(Published::Duplicate(first));
+                let mut out = Vec::with_capacity(batch.len());
+                for Publication { event, idempotency } in batch {
+                    if let Some((scope, k)) = idempotency {
+                        let idem_key = format!("{}/{scope}/{k}", event.tenant);
+                        if let Some(first) = idem.get(idem_key.as_bytes())? {
+                            let first = String::from_utf8_lossy(&first).into_owned();
+                            out.push(Published::Duplicate(first));
+                            continue;
+                        }
+                        idem.insert(idem_key.as_bytes(), event.id.as_bytes())?;
                     }
-                    idem.insert(idem_key.as_bytes(), event.id.as_bytes())?;
+                    events.insert(key(&event.tenant, &event.id).as_bytes(), tx_encode(event)?)?;
+                    fanout.insert(key(&event.id, &event.tenant).as_bytes(), &[])?;
+                    out.push(Published::New(event.id.clone()));
                 }
-                events.insert(key(&event.tenant, &event.id).as_bytes(), tx_encode(event)?)?;
-                fanout.insert(key(&event.id, &event.tenant).as_bytes(), &[])?;
-                Ok(Published::New(event.id.clone()))
+                Ok(out)
             },
         );
         tx_result(r)
@@ -948,6 +953,51 @@ mod tests {
             .expect("claim");
         assert_eq!(ids(&claimed), ["dlv_old"]);
         assert!(!store.db.tree_names().iter().any(|n| n.as_ref() == b"queue"));
+    }
+
+    #[test]
+    fn one_publish_batch_stores_each_event_once_per_idempotency_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledStore::open(dir.path()).expect("open");
+        let publication = |id: &str, key: Option<&str>| Publication {
+            event: Event {
+                id: id.into(),
+                tenant: "t".into(),
+                topic: "Cases.Update".into(),
+                subject: None,
+                payload: serde_json::json!({"n": id}),
+                occurred_at: Timestamp(1),
+                published_by: "acc_1".into(),
+            },
+            idempotency: key.map(|k| ("acc_1".to_owned(), k.to_owned())),
+        };
+        let outcomes = store
+            .publish(&[
+                publication("evt_1", Some("k")),
+                publication("evt_2", None),
+                publication("evt_3", Some("k")),
+            ])
+            .expect("publish");
+        assert_eq!(
+            outcomes,
+            [
+                Published::New("evt_1".into()),
+                Published::New("evt_2".into()),
+                Published::Duplicate("evt_1".into()),
+            ]
+        );
+        let again = store
+            .publish(&[publication("evt_4", Some("k"))])
+            .expect("publish");
+        assert_eq!(again, [Published::Duplicate("evt_1".into())]);
+        assert!(store.event("t", "evt_3").expect("read").is_none());
+        let jobs: Vec<String> = store
+            .fanout_jobs(10)
+            .expect("jobs")
+            .into_iter()
+            .map(|j| j.event)
+            .collect();
+        assert_eq!(jobs, ["evt_1", "evt_2"]);
     }
 
     #[test]
