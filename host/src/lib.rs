@@ -45,7 +45,7 @@ pub fn store_dir(config: &Config) -> PathBuf {
 
 /// Creates tenant `tenant` in an uninitialized data dir (the `init` command).
 pub fn init(config: &Config, tenant: &str) -> anyhow::Result<Initialized> {
-    let store = SledStore::open(&store_dir(config)).context("cannot open the store")?;
+    let store = open_store(config)?;
     if !store.tenants()?.is_empty() {
         anyhow::bail!("{} is already initialized", config.data_dir.display());
     }
@@ -53,9 +53,39 @@ pub fn init(config: &Config, tenant: &str) -> anyhow::Result<Initialized> {
     Ok(tenants::create(&store, config, tenant, now)?)
 }
 
+/// How long opening the store waits for the directory lock of a store closed just before
+/// in this process (sled's flusher thread lets go of it shortly after the last handle).
+const STORE_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Opens the store in the data dir, waiting a little for a lock still held by a store
+/// closed just before (a restart in the same process).
+pub fn open_store(config: &Config) -> anyhow::Result<SledStore> {
+    let dir = store_dir(config);
+    let started = std::time::Instant::now();
+    loop {
+        match SledStore::open(&dir) {
+            Ok(store) => return Ok(store),
+            Err(e)
+                if e.to_string().contains("could not acquire lock")
+                    && started.elapsed() < STORE_LOCK_WAIT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "cannot open the store in {} (is another switchyard using it?)",
+                        dir.display()
+                    )
+                });
+            }
+        }
+    }
+}
+
 /// Runs `init` when the data dir holds no tenant yet; `None` when it does.
 pub fn init_if_empty(config: &Config) -> anyhow::Result<Option<Initialized>> {
-    let store = SledStore::open(&store_dir(config)).context("cannot open the store")?;
+    let store = open_store(config)?;
     if !store.tenants()?.is_empty() {
         return Ok(None);
     }
@@ -100,7 +130,12 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let config = Arc::new(self.config);
-        let sled = SledStore::open(&store_dir(&config)).context("cannot open the store")?;
+        let sled = tokio::task::spawn_blocking({
+            let config = config.clone();
+            move || open_store(&config)
+        })
+        .await
+        .context("opening the store panicked")??;
         let store: Arc<dyn Store> = Arc::new(sled);
         let client =
             delivery::HttpClient::new(&config.delivery).context("cannot build the HTTP client")?;

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use switchyard::clock::{Clock, ManualClock, SharedClock, SystemClock};
 use switchyard::config::Config;
 use switchyard::service::tenants::Initialized;
-use switchyard::store::{SledStore, Store};
+use switchyard::store::Store;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// An RFC 6238 TOTP code (SHA-1, 6 digits, 30 s) computed here, not by the host.
@@ -210,7 +210,7 @@ impl TestServer {
         let admin = switchyard::init(&config, switchyard::DEFAULT_TENANT).expect("init");
         {
             // Closed again before the server opens it: sled locks its directory.
-            let store = SledStore::open(&switchyard::store_dir(&config)).expect("open store");
+            let store = switchyard::open_store(&config).expect("open store");
             prepare(&store, &admin);
             store.flush().expect("flush store");
         }

@@ -30,6 +30,10 @@ use super::{
 };
 use crate::domain::{ApiAccount, AuditEntry, Delivery, Event, Receiver, Tenant, Timestamp, User};
 
+/// Memory sled may keep for pages it read or wrote (its default is 1 GiB); the OS page
+/// cache keeps what falls out of it close.
+const CACHE_BYTES: u64 = 64 << 20;
+
 /// The sled-backed [`Store`].
 #[derive(Clone)]
 pub struct SledStore {
@@ -108,6 +112,7 @@ impl SledStore {
     pub fn open(dir: &Path) -> Result<Self> {
         let db = sled::Config::new()
             .path(dir)
+            .cache_capacity(CACHE_BYTES)
             .mode(sled::Mode::HighThroughput)
             .open()
             .map_err(backend)?;
