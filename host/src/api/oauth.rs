@@ -19,6 +19,16 @@ use crate::auth::{self, ExchangeError, hash_token};
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
+/// A failure on our side: logged, and answered without its details.
+fn server_error(what: &str, error: &dyn std::fmt::Display) -> Response {
+    tracing::error!(%error, "{what} failed");
+    oauth_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        "internal error",
+    )
+}
+
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     let mut response = (
         status,
@@ -147,14 +157,7 @@ pub async fn token(
         Err(ExchangeError::Unauthorized(why)) => {
             oauth_error(StatusCode::BAD_REQUEST, "unauthorized_client", &why)
         }
-        Err(ExchangeError::Store(e)) => {
-            tracing::error!(error = %e, "token exchange failed");
-            oauth_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                "internal error",
-            )
-        }
+        Err(ExchangeError::Store(e)) => server_error("token exchange", &e),
     }
 }
 
@@ -182,14 +185,7 @@ pub async fn revoke(
     let hash = hash_token(&token);
     match app.blocking(move |s| s.delete_access_token(&hash)).await {
         Ok(_) => StatusCode::OK.into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "revocation failed");
-            oauth_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                "internal error",
-            )
-        }
+        Err(e) => server_error("revocation", &e),
     }
 }
 

@@ -89,19 +89,7 @@ pub async fn create(app: &App, tenant: &str, by: &str, new: NewReceiver) -> Resu
         deleted_reason: None,
     };
     validate(app, &receiver).await?;
-    let stored = receiver.clone();
-    app.blocking(move |s| s.put_receiver(&stored)).await?;
-    let view = masked(app, &receiver);
-    events::emit(
-        app,
-        tenant,
-        by,
-        "Receivers.Create",
-        subject(&receiver),
-        json(&view),
-    )
-    .await?;
-    Ok(view)
+    save_and_emit(app, tenant, by, receiver, "Receivers.Create").await
 }
 
 /// Changes a live receiver and emits `Receivers.Update`.
@@ -141,19 +129,7 @@ pub async fn update(
     }
     receiver.updated_at = app.now();
     validate(app, &receiver).await?;
-    let stored = receiver.clone();
-    app.blocking(move |s| s.put_receiver(&stored)).await?;
-    let view = masked(app, &receiver);
-    events::emit(
-        app,
-        tenant,
-        by,
-        "Receivers.Update",
-        subject(&receiver),
-        json(&view),
-    )
-    .await?;
-    Ok(view)
+    save_and_emit(app, tenant, by, receiver, "Receivers.Update").await
 }
 
 /// Removes a receiver (softly: it stays listed with `deleted_at`, its log stays) and
@@ -165,18 +141,21 @@ pub async fn delete(app: &App, tenant: &str, by: &str, id: &str) -> Result<Recei
     }
     receiver.deleted_at = Some(app.now());
     receiver.deleted_reason = Some(format!("removed by {by}"));
+    save_and_emit(app, tenant, by, receiver, "Receivers.Delete").await
+}
+
+/// Stores `receiver` and emits `topic` about it; returns it with secrets masked.
+async fn save_and_emit(
+    app: &App,
+    tenant: &str,
+    by: &str,
+    receiver: Receiver,
+    topic: &str,
+) -> Result<Receiver> {
     let stored = receiver.clone();
     app.blocking(move |s| s.put_receiver(&stored)).await?;
     let view = masked(app, &receiver);
-    events::emit(
-        app,
-        tenant,
-        by,
-        "Receivers.Delete",
-        subject(&receiver),
-        json(&view),
-    )
-    .await?;
+    events::emit(app, tenant, by, topic, subject(&receiver), json(&view)).await?;
     Ok(view)
 }
 

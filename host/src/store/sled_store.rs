@@ -190,6 +190,23 @@ impl SledStore {
             .collect()
     }
 
+    /// Removes the values of `tree` that expired by `now`; returns how many.
+    fn purge_expired<T: DeserializeOwned>(
+        tree: &Tree,
+        now: Timestamp,
+        expires_at: impl Fn(&T) -> Timestamp,
+    ) -> Result<usize> {
+        let mut purged = 0;
+        for entry in tree.iter() {
+            let (k, value) = entry.map_err(backend)?;
+            if expires_at(&decode(&value)?) <= now {
+                tree.remove(k).map_err(backend)?;
+                purged += 1;
+            }
+        }
+        Ok(purged)
+    }
+
     fn put<T: Serialize>(tree: &Tree, key: &str, value: &T) -> Result<()> {
         tree.insert(key, encode(value)?).map_err(backend)?;
         Ok(())
@@ -693,16 +710,7 @@ impl Store for SledStore {
     }
 
     fn purge_expired_tokens(&self, now: Timestamp) -> Result<usize> {
-        let mut purged = 0;
-        for entry in self.access_tokens.iter() {
-            let (hash, value) = entry.map_err(backend)?;
-            let token: AccessToken = decode(&value)?;
-            if token.expires_at <= now {
-                self.access_tokens.remove(hash).map_err(backend)?;
-                purged += 1;
-            }
-        }
-        Ok(purged)
+        Self::purge_expired(&self.access_tokens, now, |t: &AccessToken| t.expires_at)
     }
 
     fn put_ui_session(&self, hash: &str, session: &UiSession) -> Result<()> {
@@ -718,16 +726,7 @@ impl Store for SledStore {
     }
 
     fn purge_expired_ui_sessions(&self, now: Timestamp) -> Result<usize> {
-        let mut purged = 0;
-        for entry in self.ui_sessions.iter() {
-            let (hash, value) = entry.map_err(backend)?;
-            let session: UiSession = decode(&value)?;
-            if session.expires_at <= now {
-                self.ui_sessions.remove(hash).map_err(backend)?;
-                purged += 1;
-            }
-        }
-        Ok(purged)
+        Self::purge_expired(&self.ui_sessions, now, |s: &UiSession| s.expires_at)
     }
 
     fn update_login_guard(

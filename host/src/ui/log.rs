@@ -9,7 +9,7 @@ use maud::html;
 use serde::Deserialize;
 
 use super::session::Admin;
-use super::{FormData, Nav, csrf, csrf_refused, forbidden, see_other, service_error};
+use super::{FormData, Nav, csrf, forbidden, see_other, service_error};
 use crate::app::App;
 use crate::domain::{DeliveryStatus, permissions};
 use crate::service::{deliveries, events};
@@ -190,11 +190,13 @@ pub async fn resend(
     body: Bytes,
 ) -> Response {
     let form = FormData::parse(&body);
-    if !admin.csrf_ok(form.get("csrf")) {
-        return csrf_refused(&admin, Nav::Log);
-    }
-    if !admin.caller.may(permissions::WEBHOOKS_MANAGE) {
-        return forbidden(&admin, Nav::Log, permissions::WEBHOOKS_MANAGE);
+    if let Some(refused) = super::refusal(
+        &admin,
+        Nav::Log,
+        form.get("csrf"),
+        permissions::WEBHOOKS_MANAGE,
+    ) {
+        return refused;
     }
     match deliveries::resend(&app, admin.tenant(), &id).await {
         Ok(d) => see_other(&format!("/t/{}/admin/log/{}", admin.tenant(), d.id)),

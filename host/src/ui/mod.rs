@@ -199,6 +199,18 @@ pub fn service_error(admin: &Admin, nav: Nav, e: service::Error) -> Response {
     error_page(admin, nav, status, &detail)
 }
 
+/// The error page for a form whose CSRF token is wrong or whose change needs a
+/// permission the caller lacks; `None` when it may go ahead.
+pub fn refusal(admin: &Admin, nav: Nav, csrf: Option<&str>, permission: &str) -> Option<Response> {
+    if !admin.csrf_ok(csrf) {
+        return Some(csrf_refused(admin, nav));
+    }
+    if !admin.caller.may(permission) {
+        return Some(forbidden(admin, nav, permission));
+    }
+    None
+}
+
 /// The page answered when a form lacks this session's CSRF token.
 pub fn csrf_refused(admin: &Admin, nav: Nav) -> Response {
     error_page(

@@ -13,7 +13,7 @@ use maud::html;
 use serde::Deserialize;
 
 use super::session::Admin;
-use super::{FormData, Nav, csrf, csrf_refused, forbidden, see_other};
+use super::{FormData, Nav, csrf, see_other};
 use crate::api::error::ApiError;
 use crate::api::plugins::MAX_COMPONENT_BYTES;
 use crate::app::App;
@@ -178,11 +178,13 @@ pub async fn upload(
             return render(&app, &admin, &Done::default(), Some((status, &detail)));
         }
     };
-    if !admin.csrf_ok(Some(&upload.csrf)) {
-        return csrf_refused(&admin, Nav::Plugins);
-    }
-    if !admin.caller.may(permissions::PLUGINS_MANAGE) {
-        return forbidden(&admin, Nav::Plugins, permissions::PLUGINS_MANAGE);
+    if let Some(refused) = super::refusal(
+        &admin,
+        Nav::Plugins,
+        Some(&upload.csrf),
+        permissions::PLUGINS_MANAGE,
+    ) {
+        return refused;
     }
     if upload.component.is_empty() {
         let detail = "Choose a component file (.wasm) to upload.";
@@ -220,11 +222,13 @@ pub async fn remove(
     body: Bytes,
 ) -> Response {
     let form = FormData::parse(&body);
-    if !admin.csrf_ok(form.get("csrf")) {
-        return csrf_refused(&admin, Nav::Plugins);
-    }
-    if !admin.caller.may(permissions::PLUGINS_MANAGE) {
-        return forbidden(&admin, Nav::Plugins, permissions::PLUGINS_MANAGE);
+    if let Some(refused) = super::refusal(
+        &admin,
+        Nav::Plugins,
+        form.get("csrf"),
+        permissions::PLUGINS_MANAGE,
+    ) {
+        return refused;
     }
     match app.plugins.remove(Some(admin.tenant()), &name) {
         Ok(()) => {

@@ -12,7 +12,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::session::Admin;
-use super::{FormData, Nav, csrf, csrf_refused, error_page, forbidden, see_other};
+use super::{FormData, Nav, csrf, error_page, forbidden, see_other};
 use crate::app::App;
 use crate::domain::{PluginRef, permissions};
 use crate::plugins::{PluginInfo, PluginKind};
@@ -174,11 +174,13 @@ pub async fn page(State(app): State<App>, admin: Admin, Query(step): Query<Step>
 /// `POST /t/{tenant}/admin/webhooks`: adds the receiver.
 pub async fn create(State(app): State<App>, admin: Admin, body: Bytes) -> Response {
     let form = FormData::parse(&body);
-    if !admin.csrf_ok(form.get("csrf")) {
-        return csrf_refused(&admin, Nav::Webhooks);
-    }
-    if !admin.caller.may(permissions::WEBHOOKS_MANAGE) {
-        return forbidden(&admin, Nav::Webhooks, permissions::WEBHOOKS_MANAGE);
+    if let Some(refused) = super::refusal(
+        &admin,
+        Nav::Webhooks,
+        form.get("csrf"),
+        permissions::WEBHOOKS_MANAGE,
+    ) {
+        return refused;
     }
     let mut topics = form.all("topic");
     topics.extend(
@@ -232,11 +234,13 @@ pub async fn remove(
     body: Bytes,
 ) -> Response {
     let form = FormData::parse(&body);
-    if !admin.csrf_ok(form.get("csrf")) {
-        return csrf_refused(&admin, Nav::Webhooks);
-    }
-    if !admin.caller.may(permissions::WEBHOOKS_MANAGE) {
-        return forbidden(&admin, Nav::Webhooks, permissions::WEBHOOKS_MANAGE);
+    if let Some(refused) = super::refusal(
+        &admin,
+        Nav::Webhooks,
+        form.get("csrf"),
+        permissions::WEBHOOKS_MANAGE,
+    ) {
+        return refused;
     }
     match receivers::delete(&app, admin.tenant(), &admin.caller.actor(), &id).await {
         Ok(_) => see_other(&format!("/t/{}/admin/webhooks", admin.tenant())),
