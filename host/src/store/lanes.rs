@@ -44,6 +44,11 @@ pub fn lanes_key(due: u64, lane: &str) -> Vec<u8> {
     k
 }
 
+/// The lane a `lanes` key names.
+pub fn lane_of(lanes_key: &[u8]) -> Option<&str> {
+    std::str::from_utf8(lanes_key.get(8..)?).ok()
+}
+
 /// Reads 8 big-endian bytes at `at`, if there are that many.
 pub fn ms_at(bytes: &[u8], at: usize) -> Option<u64> {
     let raw = bytes.get(at..at + 8)?;

@@ -558,7 +558,7 @@ impl Store for SledStore {
             .map_err(backend)?;
         let mut claimed = Vec::new();
         for entry in due_lanes {
-            let Some(lane) = std::str::from_utf8(&entry[8..]).ok() else {
+            let Some(lane) = lanes::lane_of(&entry) else {
                 continue;
             };
             let Some((tenant, receiver)) = lane.split_once('/') else {
@@ -599,7 +599,8 @@ impl Store for SledStore {
                     let mut out = Vec::new();
                     for k in &taken {
                         queue.remove(k)?;
-                        let id = String::from_utf8_lossy(&k[prefix.len() + 8..]);
+                        let id =
+                            String::from_utf8_lossy(k.get(prefix.len() + 8..).unwrap_or_default());
                         let stored_key = key(tenant, &id);
                         let Some(stored) = deliveries.get(stored_key.as_bytes())? else {
                             continue;
@@ -624,8 +625,8 @@ impl Store for SledStore {
     fn next_due(&self, room: &dyn Fn(&str, &str) -> usize) -> Result<Option<Timestamp>> {
         for entry in self.lanes.iter().keys() {
             let entry = entry.map_err(backend)?;
-            let lane = std::str::from_utf8(&entry[8..]).unwrap_or_default();
-            let Some((tenant, receiver)) = lane.split_once('/') else {
+            let Some((tenant, receiver)) = lanes::lane_of(&entry).and_then(|l| l.split_once('/'))
+            else {
                 continue;
             };
             if room(tenant, receiver) > 0 {
