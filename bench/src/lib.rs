@@ -7,6 +7,7 @@
 //! 127.0.0.1. `docs/PERFORMANCE.md` describes the method and the latest figures.
 
 pub mod clock;
+pub mod host;
 pub mod load;
 pub mod micro;
 pub mod receiver;
@@ -14,7 +15,7 @@ pub mod scenarios;
 pub mod stats;
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -64,7 +65,7 @@ impl Sizes {
             rate_seconds: 10,
             drain_events: 100_000,
             restarts: 5,
-            plugin_calls: 20_000,
+            plugin_calls: 100_000,
         }
     }
 
@@ -96,12 +97,16 @@ pub struct Report {
     pub plugin_calls: Vec<CallCost>,
 }
 
-/// Runs the scenario groups `only` (all when empty) at `sizes`.
-pub async fn run(sizes: Sizes, only: &[String]) -> anyhow::Result<Report> {
+/// Runs the scenario groups `only` (all when empty) at `sizes`, with hosts started from
+/// `host_exe` (an executable that runs [`host::serve`] when given `--host-config <file>`).
+pub async fn run(sizes: Sizes, only: &[String], host_exe: &Path) -> anyhow::Result<Report> {
     let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     // One precompiled-plugin cache for every host of the run, as a real restart has.
     let cache = tempfile::tempdir()?;
-    let cache_dir: PathBuf = cache.path().to_owned();
+    let launcher = host::Launcher {
+        exe: host_exe.to_owned(),
+        cache_dir: cache.path().to_owned(),
+    };
     let c = sizes.concurrency;
     let mut runs = Vec::new();
     let mut plugin_calls = Vec::new();
@@ -114,7 +119,7 @@ pub async fn run(sizes: Sizes, only: &[String]) -> anyhow::Result<Report> {
         for (group, transform) in transforms {
             if wanted(group) {
                 let mut host =
-                    scenarios::closed_loop(&cache_dir, 1, transform, sizes.events, c).await?;
+                    scenarios::closed_loop(&launcher, 1, transform, sizes.events, c).await?;
                 host.ratio_to_baseline = Some(host.delivered_per_s / base_rate);
                 runs.push(host);
             }
@@ -123,24 +128,24 @@ pub async fn run(sizes: Sizes, only: &[String]) -> anyhow::Result<Report> {
     if wanted("fanout-10") {
         let base = scenarios::baseline(10, sizes.events_fanout_10 * 10, c).await?;
         let mut host =
-            scenarios::closed_loop(&cache_dir, 10, None, sizes.events_fanout_10, c).await?;
+            scenarios::closed_loop(&launcher, 10, None, sizes.events_fanout_10, c).await?;
         host.ratio_to_baseline = Some(host.delivered_per_s / base.delivered_per_s);
         runs.push(base);
         runs.push(host);
     }
     if wanted("rate") {
         for &rate in &sizes.rates {
-            runs.push(scenarios::fixed_rate(&cache_dir, rate, sizes.rate_seconds).await?);
+            runs.push(scenarios::fixed_rate(&launcher, rate, sizes.rate_seconds).await?);
         }
     }
     if wanted("drain") {
-        runs.push(scenarios::drain(&cache_dir, sizes.drain_events, c).await?);
+        runs.push(scenarios::drain(&launcher, sizes.drain_events, c).await?);
     }
     if wanted("restart") {
-        runs.push(scenarios::restart(&cache_dir, sizes.restarts).await?);
+        runs.push(scenarios::restart(&launcher, sizes.restarts).await?);
     }
     if wanted("plugin-calls") {
-        plugin_calls = micro::plugin_calls(&cache_dir, sizes.plugin_calls).await?;
+        plugin_calls = micro::plugin_calls(&launcher.cache_dir, sizes.plugin_calls).await?;
     }
     Ok(Report {
         sizes,

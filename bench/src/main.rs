@@ -18,11 +18,17 @@ struct Args {
     /// Where to write the JSON report.
     #[arg(long, default_value = "target/bench/results.json")]
     out: PathBuf,
+    /// Run a host with this JSON config instead (how the harness starts its hosts).
+    #[arg(long, hide = true, value_name = "FILE")]
+    host_config: Option<PathBuf>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(config) = &args.host_config {
+        return switchyard_bench::host::serve(config).await;
+    }
     if let Some(unknown) = args
         .scenarios
         .iter()
@@ -38,7 +44,8 @@ async fn main() -> anyhow::Result<()> {
     } else {
         switchyard_bench::Sizes::full()
     };
-    let report = switchyard_bench::run(sizes, &args.scenarios).await?;
+    let exe = std::env::current_exe().context("cannot find the bench executable")?;
+    let report = switchyard_bench::run(sizes, &args.scenarios, &exe).await?;
     print!("{}", switchyard_bench::table(&report));
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;

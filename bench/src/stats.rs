@@ -15,12 +15,16 @@ pub fn latency_ms(mut latencies_us: Vec<u64>) -> [Option<f64>; 3] {
     [0.5, 0.99, 0.999].map(|q| quantile(&latencies_us, q).map(|us| us as f64 / 1000.0))
 }
 
-fn status_kib(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+/// A `kB` field of a `/proc/<pid>/status` text, e.g. `VmHWM:`.
+pub fn kib_field(status: &str, field: &str) -> Option<u64> {
     status
         .lines()
         .find_map(|line| line.strip_prefix(field))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+fn status_kib(field: &str) -> Option<u64> {
+    kib_field(&std::fs::read_to_string("/proc/self/status").ok()?, field)
 }
 
 /// The peak resident set size of this process since the last [`reset_peak_rss`], in MiB.

@@ -10,7 +10,8 @@ async fn a_tiny_run_verifies_every_delivery() {
         concurrency: 4,
         ..Sizes::quick()
     };
-    let report = run(sizes, &["fanout-1".to_owned()])
+    let host_exe = std::path::Path::new(env!("CARGO_BIN_EXE_switchyard-bench"));
+    let report = run(sizes, &["fanout-1".to_owned()], host_exe)
         .await
         .expect("the run completes");
     let names: Vec<&str> = report.runs.iter().map(|r| r.name.as_str()).collect();

@@ -330,16 +330,9 @@ impl TestServer {
         let response = self
             .login_as(account, token, totp_secret, step_offset)
             .await;
-        assert_eq!(response.status(), 200, "login succeeds");
-        let body: Value = response.json().await.expect("login JSON");
-        Api {
-            http: self.http.clone(),
-            base: body["base_url"].as_str().expect("base_url").to_owned(),
-            token: body["access_token"]
-                .as_str()
-                .expect("access_token")
-                .to_owned(),
-        }
+        Api::from_login(&self.http, response)
+            .await
+            .expect("login succeeds")
     }
 }
 
@@ -363,6 +356,45 @@ pub struct Api {
 }
 
 impl Api {
+    /// Logs an API account in at the host at `host_url` with the current TOTP code.
+    pub async fn login(
+        http: &reqwest::Client,
+        host_url: &str,
+        account: &str,
+        token: &str,
+        totp_secret: &str,
+    ) -> anyhow::Result<Self> {
+        let code = totp_code(totp_secret, SystemClock.now_ms());
+        let response = http
+            .post(format!("{host_url}/auth/login"))
+            .json(&json!({"account": account, "token": token, "totp": code}))
+            .send()
+            .await
+            .context("login request")?;
+        Self::from_login(http, response).await
+    }
+
+    /// The client a successful login answer gives.
+    async fn from_login(
+        http: &reqwest::Client,
+        response: reqwest::Response,
+    ) -> anyhow::Result<Self> {
+        let status = response.status();
+        let body: Value = response.json().await.context("login JSON")?;
+        anyhow::ensure!(status == 200, "login answered {status}: {body}");
+        let field = |name: &str| {
+            body[name]
+                .as_str()
+                .map(str::to_owned)
+                .with_context(|| format!("login answer without {name}: {body}"))
+        };
+        Ok(Self {
+            http: http.clone(),
+            base: field("base_url")?,
+            token: field("access_token")?,
+        })
+    }
+
     /// Sends a request with the token; returns the status and the JSON body (or `null`).
     pub async fn call(
         &self,

@@ -2,6 +2,7 @@
 //! authenticates through the receiver's protocol plugin, sends, logs the attempt and
 //! schedules the next one.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Instant;
@@ -16,6 +17,7 @@ use crate::app::App;
 use crate::domain::{ApiAccount, Attempt, Delivery, DeliveryStatus, Event, Receiver};
 use crate::plugins::{DeliveryContext, OutgoingRequest};
 use crate::router;
+use crate::store::Store;
 
 /// Runs until `shutdown` turns true, then lets attempts in flight finish.
 pub async fn run(
@@ -107,17 +109,22 @@ async fn claim_due(
         return Ok(false);
     }
     let (now, room) = (app.now(), app.dispatch.room());
-    let due = app.blocking(move |s| s.claim_due(now, free, &room)).await?;
+    let due = app
+        .blocking(move |s| {
+            let due = s.claim_due(now, free, &room)?;
+            let parties = load_parties(s, &due);
+            Ok::<_, crate::store::Error>(due.into_iter().zip(parties).collect::<Vec<_>>())
+        })
+        .await?;
     let full = due.len() == free;
     if full {
         app.dispatch.mark_starved();
     }
-    for delivery in due {
+    for (delivery, parties) in due {
         let permit = held.pop().expect("no more claimed than held");
         let slot = app.dispatch.slot(permit, &delivery);
         let (app, client, recorder) = (app.clone(), client.clone(), recorder.clone());
         running.spawn(async move {
-            let parties = load_parties(&app, &delivery).await;
             if let Some(parties) = parties {
                 attempt(&app, &client, &recorder, delivery, parties).await;
             }
@@ -135,35 +142,56 @@ fn freed(app: &App) {
     }
 }
 
-/// Reads a queued delivery's receiver, API account and event.
-async fn load_parties(app: &App, delivery: &Delivery) -> Option<Parties> {
-    let (tenant, receiver_id, event_id) = (
-        delivery.tenant.clone(),
-        delivery.receiver.clone(),
-        delivery.event.clone(),
-    );
-    let loaded = app
-        .blocking(move |s| {
-            let receiver = s.receiver(&tenant, &receiver_id)?;
-            let account = match &receiver {
-                Some(r) => s.api_account(&tenant, &r.api_account)?,
-                None => None,
-            };
-            let event = s.event(&tenant, &event_id)?;
-            Ok::<_, crate::store::Error>(Parties {
-                receiver,
-                account,
-                event,
-            })
+/// Reads the receiver, API account and event of each claimed delivery, each one once
+/// per batch (a backlog is mostly many deliveries to few receivers). `None` for a
+/// delivery whose parties cannot be read; the stuck-delivery check queues it again.
+fn load_parties(store: &dyn Store, due: &[Delivery]) -> Vec<Option<Parties>> {
+    let mut receivers = HashMap::new();
+    let mut accounts = HashMap::new();
+    let mut events = HashMap::new();
+    let mut load = |delivery: &Delivery| -> Result<Parties, crate::store::Error> {
+        let tenant = &delivery.tenant;
+        let receiver = once(&mut receivers, tenant, &delivery.receiver, |id| {
+            store.receiver(tenant, id)
+        })?;
+        let account = match &receiver {
+            Some(r) => once(&mut accounts, tenant, &r.api_account, |id| {
+                store.api_account(tenant, id)
+            })?,
+            None => None,
+        };
+        let event = once(&mut events, tenant, &delivery.event, |id| {
+            store.event(tenant, id)
+        })?;
+        Ok(Parties {
+            receiver,
+            account,
+            event,
         })
-        .await;
-    match loaded {
-        Ok(parties) => Some(parties),
-        Err(e) => {
-            tracing::error!(delivery = %delivery.id, error = %e, "cannot load the receiver; the stuck-delivery check will queue it again");
-            None
-        }
+    };
+    due.iter()
+        .map(|delivery| {
+            load(delivery)
+                .inspect_err(|e| tracing::error!(delivery = %delivery.id, error = %e, "cannot load the receiver; the stuck-delivery check will queue it again"))
+                .ok()
+        })
+        .collect()
+}
+
+/// `load(id)`, read once per `cache`.
+fn once<T: Clone>(
+    cache: &mut HashMap<(String, String), Option<T>>,
+    tenant: &str,
+    id: &str,
+    load: impl FnOnce(&str) -> Result<Option<T>, crate::store::Error>,
+) -> Result<Option<T>, crate::store::Error> {
+    let key = (tenant.to_owned(), id.to_owned());
+    if let Some(found) = cache.get(&key) {
+        return Ok(found.clone());
     }
+    let found = load(id)?;
+    cache.insert(key, found.clone());
+    Ok(found)
 }
 
 /// What one attempt came to.

@@ -2,42 +2,85 @@
 //! content type. With the setting `envelope = true` it wraps it as
 //! `{"id", "topic", "tenant", "occurred_at", "subject", "payload"}`.
 
-use serde_json::{Map, Value, json};
+use serde::ser::{Serialize, Serializer};
+use serde_json::value::RawValue;
 use switchyard_plugin_sdk::{
     Body, Error, Event, PayloadTransform, PluginInfo, Setting, Settings, Subject, export,
 };
 
-/// The subject as JSON: `{"kind", "id", "attributes": {name: value}}`.
-pub fn subject_json(subject: &Subject) -> Value {
-    let attributes: Map<String, Value> = subject
-        .attributes
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-        .collect();
-    json!({"kind": subject.kind, "id": subject.id, "attributes": attributes})
+/// The envelope, serialized straight from the event: the payload is checked to be JSON
+/// and copied in as it is, without building a tree of it.
+#[derive(serde::Serialize)]
+struct Envelope<'a> {
+    id: &'a str,
+    topic: &'a str,
+    tenant: &'a str,
+    occurred_at: String,
+    subject: Option<SubjectJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_type: Option<&'a str>,
+    payload: Payload<'a>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Payload<'a> {
+    Json(&'a RawValue),
+    Text(&'a str),
+}
+
+/// The subject as JSON: `{"kind", "id", "attributes": {name: value}}`; of repeated
+/// attribute names the last one wins.
+#[derive(serde::Serialize)]
+struct SubjectJson<'a> {
+    kind: &'a str,
+    id: &'a str,
+    attributes: Attributes<'a>,
+}
+
+struct Attributes<'a>(&'a [(String, String)]);
+
+impl Serialize for Attributes<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let pairs = self.0;
+        let last = |i: usize| !pairs[i + 1..].iter().any(|(k, _)| *k == pairs[i].0);
+        serializer.collect_map(
+            (0..pairs.len())
+                .filter(|&i| last(i))
+                .map(|i| (&pairs[i].0, &pairs[i].1)),
+        )
+    }
+}
+
+fn subject_json(subject: &Subject) -> SubjectJson<'_> {
+    SubjectJson {
+        kind: &subject.kind,
+        id: &subject.id,
+        attributes: Attributes(&subject.attributes),
+    }
 }
 
 /// The enveloped body. A JSON payload is embedded as JSON; anything else as a string
 /// when it is UTF-8 text, with its content type alongside.
 pub fn envelope(event: &Event) -> Result<Body, Error> {
-    let mut body = json!({
-        "id": event.id,
-        "topic": event.topic,
-        "tenant": event.tenant,
-        "occurred_at": event.occurred_at(),
-        "subject": event.subject.as_ref().map(subject_json),
-    });
-    let payload = if event.is_json() {
-        event.json::<Value>()?
+    let (payload, content_type) = if event.is_json() {
+        let raw: &RawValue = serde_json::from_slice(&event.payload)?;
+        (Payload::Json(raw), None)
     } else {
-        body["content_type"] = Value::String(event.content_type.clone());
         let text = std::str::from_utf8(&event.payload).map_err(|_| {
             Error::new("the payload is binary and cannot go in a JSON envelope; use `cloudevents` or no envelope")
         })?;
-        Value::String(text.to_string())
+        (Payload::Text(text), Some(event.content_type.as_str()))
     };
-    body["payload"] = payload;
-    Body::json(&body)
+    Body::json(&Envelope {
+        id: &event.id,
+        topic: &event.topic,
+        tenant: &event.tenant,
+        occurred_at: event.occurred_at(),
+        subject: event.subject.as_ref().map(subject_json),
+        content_type,
+        payload,
+    })
 }
 
 /// The plugin.
@@ -70,6 +113,8 @@ export!(payload_transform: Json);
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{Value, json};
+
     use super::*;
 
     fn event(content_type: &str, payload: &[u8]) -> Event {
@@ -115,6 +160,28 @@ mod tests {
                 "subject": {"kind": "user", "id": "usr_1", "attributes": {"org-unit": "sales"}},
                 "payload": {"a": 1},
             })
+        );
+    }
+
+    #[test]
+    fn envelope_keeps_the_payload_and_the_last_of_repeated_attributes() {
+        let settings: Settings = [("envelope", "true")].into_iter().collect();
+        let mut event = event("application/json", br#" {"b": [1, 2], "a": "x"} "#);
+        if let Some(subject) = event.subject.as_mut() {
+            subject
+                .attributes
+                .push(("org-unit".into(), "support".into()));
+        }
+        let body = Json::transform(event, &settings).unwrap();
+        let text = String::from_utf8(body.bytes).unwrap();
+        assert!(
+            text.contains(r#""payload":{"b": [1, 2], "a": "x"}"#),
+            "{text}"
+        );
+        let value: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            value["subject"]["attributes"],
+            json!({"org-unit": "support"})
         );
     }
 
