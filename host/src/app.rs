@@ -57,6 +57,15 @@ impl App {
         Timestamp(self.clock.now_ms())
     }
 
+    /// Runs short store work on the calling task: point reads and one bounded batch
+    /// transaction on the delivery path. sled serves them from its page cache and leaves
+    /// the disk to its flusher thread, so a hop to the blocking pool would cost more than
+    /// the work (two thread switches per call, and per-thread allocator arenas that
+    /// doubled the host's memory under load). Scans and flushes go to [`Self::blocking`].
+    pub fn quick<T>(&self, work: impl FnOnce(&dyn Store) -> T) -> T {
+        work(self.store.as_ref())
+    }
+
     /// Runs blocking store work off the async threads.
     pub async fn blocking<T, F>(&self, work: F) -> T
     where

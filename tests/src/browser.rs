@@ -104,6 +104,18 @@ impl Browser {
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        self.try_call(method, path, body)
+            .await
+            .unwrap_or_else(|error| panic!("webdriver {path}: {error}"))
+    }
+
+    /// A WebDriver call; `Err` with WebDriver's error object when it answers one.
+    async fn try_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, Value> {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(body) = body {
             request = request.json(&body);
@@ -116,9 +128,9 @@ impl Browser {
             .await
             .expect("webdriver JSON");
         if answer["value"]["error"].is_string() {
-            panic!("webdriver {path}: {}", answer["value"]);
+            return Err(answer["value"].clone());
         }
-        answer["value"].clone()
+        Ok(answer["value"].clone())
     }
 
     /// Opens a URL and waits for the page to load.
@@ -217,13 +229,22 @@ impl Browser {
         .await;
     }
 
-    /// The visible text of the element.
+    /// The visible text of the element. An element found on a page that a click is just
+    /// replacing goes stale before its text is read; it is then looked up again, for up
+    /// to 10 s.
     pub async fn text(&self, css: &str) -> String {
-        let e = self.find(css).await;
-        let v = self
-            .call(reqwest::Method::GET, &format!("/element/{e}/text"), None)
-            .await;
-        v.as_str().unwrap_or_default().to_owned()
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let e = self.find(css).await;
+            let path = format!("/element/{e}/text");
+            match self.try_call(reqwest::Method::GET, &path, None).await {
+                Ok(v) => return v.as_str().unwrap_or_default().to_owned(),
+                Err(error) if tokio::time::Instant::now() >= deadline => {
+                    panic!("webdriver {path}: {error}")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
     }
 
     /// Writes a PNG of the viewport to `target/ui-screenshots/{name}.png`.

@@ -50,11 +50,7 @@ pub async fn run(
                 }
             }
             let room = app.dispatch.room();
-            let next_due = app
-                .blocking(move |s| s.next_due(&room))
-                .await
-                .ok()
-                .flatten();
+            let next_due = app.quick(|s| s.next_due(&room)).ok().flatten();
             sleep = match next_due {
                 Some(due) => app.clock.sleep_until(due.ms()),
                 None => Box::pin(std::future::pending()),
@@ -109,13 +105,11 @@ async fn claim_due(
         return Ok(false);
     }
     let (now, room) = (app.now(), app.dispatch.room());
-    let due = app
-        .blocking(move |s| {
-            let due = s.claim_due(now, free, &room)?;
-            let parties = load_parties(s, &due);
-            Ok::<_, crate::store::Error>(due.into_iter().zip(parties).collect::<Vec<_>>())
-        })
-        .await?;
+    let due = app.quick(|s| {
+        let due = s.claim_due(now, free, &room)?;
+        let parties = load_parties(s, &due);
+        Ok::<_, crate::store::Error>(due.into_iter().zip(parties).collect::<Vec<_>>())
+    })?;
     let full = due.len() == free;
     if full {
         app.dispatch.mark_starved();
@@ -311,21 +305,19 @@ async fn record(app: App, mut finished: mpsc::UnboundedReceiver<Finished>) {
             .collect();
         let deliveries: Vec<Delivery> = batch.drain(..).map(|f| f.delivery).collect();
         let now = app.now();
-        let saved = app
-            .blocking(move |s| {
-                s.finish_attempts(&deliveries)?;
-                for (tenant, receiver) in gone {
-                    if let Some(mut r) = s.receiver(&tenant, &receiver)?
-                        && r.is_live()
-                    {
-                        r.deleted_at = Some(now);
-                        r.deleted_reason = Some("the receiver answered 410 Gone".into());
-                        s.put_receiver(&r)?;
-                    }
+        let saved = app.quick(|s| {
+            s.finish_attempts(&deliveries)?;
+            for (tenant, receiver) in gone {
+                if let Some(mut r) = s.receiver(&tenant, &receiver)?
+                    && r.is_live()
+                {
+                    r.deleted_at = Some(now);
+                    r.deleted_reason = Some("the receiver answered 410 Gone".into());
+                    s.put_receiver(&r)?;
                 }
-                Ok::<_, crate::store::Error>(())
-            })
-            .await;
+            }
+            Ok::<_, crate::store::Error>(())
+        });
         match saved {
             // The worker may be asleep until a later time, or for good.
             Ok(()) if queued_again => app.deliveries_ready.notify_one(),

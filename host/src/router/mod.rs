@@ -79,7 +79,7 @@ fn load_batch(store: &dyn Store) -> Result<Batch, crate::store::Error> {
 /// same transaction that stores its deliveries, so after a crash either both are there or
 /// the job runs again and makes the same deliveries (same ids, same `Webhook-Id`).
 pub async fn fan_out_pending(app: &App) -> Result<usize, crate::store::Error> {
-    let batch = app.blocking(load_batch).await?;
+    let batch = app.quick(load_batch)?;
     let count = batch.jobs.len();
     if count == 0 {
         return Ok(0);
@@ -112,9 +112,7 @@ pub async fn fan_out_pending(app: &App) -> Result<usize, crate::store::Error> {
         });
     }
     let now = app.now();
-    let done = app
-        .blocking(move |s| s.complete_fanout(&done, now).map(|()| done))
-        .await?;
+    app.quick(|s| s.complete_fanout(&done, now))?;
 
     let any_queued = done
         .iter()

@@ -1,8 +1,9 @@
 //! The storage seam: one [`Store`] trait, with sled as the embedded implementation.
 //!
-//! Only this module talks to sled. Calls are synchronous and short; callers on the async
-//! side wrap bulk work in `spawn_blocking`. Durability is explicit: writes become durable
-//! at [`GroupCommit::flush`], which many concurrent writers share.
+//! Only this module talks to sled. Calls are synchronous and short; on the async side the
+//! delivery path calls them in place (`App::quick`) and everything else through
+//! `spawn_blocking` (`App::blocking`). Durability is explicit: writes become durable at
+//! [`GroupCommit::flush`], which many concurrent writers share.
 
 mod commit;
 mod lanes;
