@@ -57,11 +57,12 @@ impl App {
         Timestamp(self.clock.now_ms())
     }
 
-    /// Runs short store work on the calling task: point reads and one bounded batch
-    /// transaction on the delivery path. sled serves them from its page cache and leaves
-    /// the disk to its flusher thread, so a hop to the blocking pool would cost more than
-    /// the work (two thread switches per call, and per-thread allocator arenas that
-    /// doubled the host's memory under load). Scans and flushes go to [`Self::blocking`].
+    /// Runs a few point reads of the store on the calling task: the bearer check of every
+    /// API request and the router's and worker's look-ups. sled serves them from its page
+    /// cache, so a hop to the blocking pool would cost more than the reads. It cost two
+    /// thread switches per request, and with 64 requests at once it grew the pool to 64
+    /// threads whose allocator arenas doubled the host's memory. Writes (batched
+    /// transactions, which can wait on sled's log) and scans go to [`Self::blocking`].
     pub fn quick<T>(&self, work: impl FnOnce(&dyn Store) -> T) -> T {
         work(self.store.as_ref())
     }

@@ -112,21 +112,19 @@ impl FromRequestParts<App> for Authenticated {
             .ok_or_else(ApiError::unauthenticated)?;
         let now = app.now();
         let action = format!("{} {}", parts.method, parts.uri.path());
-        let caller = app.quick(|s| {
-            let caller = auth::authenticate_bearer(s, now, &tenant, &token)?;
-            // Every action taken by impersonation is recorded: "user X via account Y".
-            if let Some(user) = &caller.acting_for {
-                s.append_audit(&AuditEntry {
-                    id: ids::new("aud"),
-                    tenant: caller.tenant.clone(),
-                    at: now,
-                    api_account: caller.account.clone(),
-                    on_behalf_of: user.clone(),
-                    action,
-                })?;
-            }
-            Ok::<_, auth::AuthError>(caller)
-        })?;
+        let caller = app.quick(|s| auth::authenticate_bearer(s, now, &tenant, &token))?;
+        // Every action taken by impersonation is recorded: "user X via account Y".
+        if let Some(user) = &caller.acting_for {
+            let entry = AuditEntry {
+                id: ids::new("aud"),
+                tenant: caller.tenant.clone(),
+                at: now,
+                api_account: caller.account.clone(),
+                on_behalf_of: user.clone(),
+                action,
+            };
+            app.blocking(move |s| s.append_audit(&entry)).await?;
+        }
         Ok(Self(caller))
     }
 }

@@ -105,11 +105,13 @@ async fn claim_due(
         return Ok(false);
     }
     let (now, room) = (app.now(), app.dispatch.room());
-    let due = app.quick(|s| {
-        let due = s.claim_due(now, free, &room)?;
-        let parties = load_parties(s, &due);
-        Ok::<_, crate::store::Error>(due.into_iter().zip(parties).collect::<Vec<_>>())
-    })?;
+    let due = app
+        .blocking(move |s| {
+            let due = s.claim_due(now, free, &room)?;
+            let parties = load_parties(s, &due);
+            Ok::<_, crate::store::Error>(due.into_iter().zip(parties).collect::<Vec<_>>())
+        })
+        .await?;
     let full = due.len() == free;
     if full {
         app.dispatch.mark_starved();
@@ -305,19 +307,21 @@ async fn record(app: App, mut finished: mpsc::UnboundedReceiver<Finished>) {
             .collect();
         let deliveries: Vec<Delivery> = batch.drain(..).map(|f| f.delivery).collect();
         let now = app.now();
-        let saved = app.quick(|s| {
-            s.finish_attempts(&deliveries)?;
-            for (tenant, receiver) in gone {
-                if let Some(mut r) = s.receiver(&tenant, &receiver)?
-                    && r.is_live()
-                {
-                    r.deleted_at = Some(now);
-                    r.deleted_reason = Some("the receiver answered 410 Gone".into());
-                    s.put_receiver(&r)?;
+        let saved = app
+            .blocking(move |s| {
+                s.finish_attempts(&deliveries)?;
+                for (tenant, receiver) in gone {
+                    if let Some(mut r) = s.receiver(&tenant, &receiver)?
+                        && r.is_live()
+                    {
+                        r.deleted_at = Some(now);
+                        r.deleted_reason = Some("the receiver answered 410 Gone".into());
+                        s.put_receiver(&r)?;
+                    }
                 }
-            }
-            Ok::<_, crate::store::Error>(())
-        });
+                Ok::<_, crate::store::Error>(())
+            })
+            .await;
         match saved {
             // The worker may be asleep until a later time, or for good.
             Ok(()) if queued_again => app.deliveries_ready.notify_one(),

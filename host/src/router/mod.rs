@@ -112,7 +112,9 @@ pub async fn fan_out_pending(app: &App) -> Result<usize, crate::store::Error> {
         });
     }
     let now = app.now();
-    app.quick(|s| s.complete_fanout(&done, now))?;
+    let done = app
+        .blocking(move |s| s.complete_fanout(&done, now).map(|()| done))
+        .await?;
 
     let any_queued = done
         .iter()

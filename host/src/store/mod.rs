@@ -1,7 +1,7 @@
 //! The storage seam: one [`Store`] trait, with sled as the embedded implementation.
 //!
-//! Only this module talks to sled. Calls are synchronous and short; on the async side the
-//! delivery path calls them in place (`App::quick`) and everything else through
+//! Only this module talks to sled. Calls are synchronous and short; on the async side
+//! point reads on the hot path run in place (`App::quick`) and everything else through
 //! `spawn_blocking` (`App::blocking`). Durability is explicit: writes become durable at
 //! [`GroupCommit::flush`], which many concurrent writers share.
 
