@@ -38,7 +38,8 @@ pub async fn run(app: App, mut shutdown: watch::Receiver<bool>) {
 
 /// A tenant's live receivers and its API accounts, read once per batch of jobs.
 struct Directory {
-    receivers: Vec<Receiver>,
+    /// By id.
+    receivers: BTreeMap<String, Receiver>,
     accounts: BTreeMap<String, ApiAccount>,
 }
 
@@ -56,7 +57,11 @@ fn load_batch(store: &dyn Store) -> Result<Batch, crate::store::Error> {
     for job in store.fanout_jobs(BATCH)? {
         if !batch.tenants.contains_key(&job.tenant) {
             let directory = Directory {
-                receivers: store.receivers(&job.tenant, false)?,
+                receivers: store
+                    .receivers(&job.tenant, false)?
+                    .into_iter()
+                    .map(|r| (r.id.clone(), r))
+                    .collect(),
                 accounts: store
                     .api_accounts(&job.tenant)?
                     .into_iter()
@@ -123,8 +128,7 @@ pub async fn fan_out_pending(app: &App) -> Result<usize, crate::store::Error> {
     for (d, (_, event)) in done.into_iter().zip(&batch.jobs) {
         let directory = batch.tenants.get(&d.job.tenant);
         for delivery in d.claimed {
-            let receiver =
-                directory.and_then(|dir| dir.receivers.iter().find(|r| r.id == delivery.receiver));
+            let receiver = directory.and_then(|dir| dir.receivers.get(&delivery.receiver));
             let account =
                 receiver.and_then(|r| directory.and_then(|dir| dir.accounts.get(&r.api_account)));
             let parties = Parties {
@@ -151,7 +155,7 @@ async fn deliveries_for(app: &App, directory: &Directory, event: &Event) -> Vec<
     let mut out = Vec::new();
     for receiver in directory
         .receivers
-        .iter()
+        .values()
         .filter(|r| r.topics.iter().any(|p| topics::matches(p, &event.topic)))
     {
         let account = directory.accounts.get(&receiver.api_account);
