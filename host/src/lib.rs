@@ -43,6 +43,11 @@ pub fn store_dir(config: &Config) -> PathBuf {
     config.data_dir.join("store")
 }
 
+/// Where the publish journal lives (see [`store::Journal`]).
+pub fn journal_path(config: &Config) -> PathBuf {
+    config.data_dir.join("publish.journal")
+}
+
 /// Creates tenant `tenant` in an uninitialized data dir (the `init` command).
 pub fn init(config: &Config, tenant: &str) -> anyhow::Result<Initialized> {
     let store = open_store(config)?;
@@ -130,9 +135,17 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let config = Arc::new(self.config);
-        let sled = tokio::task::spawn_blocking({
+        let (sled, journal) = tokio::task::spawn_blocking({
             let config = config.clone();
-            move || open_store(&config)
+            move || {
+                let sled = open_store(&config)?;
+                let (journal, replayed) = store::recover(&sled, &journal_path(&config))
+                    .context("cannot replay the publish journal")?;
+                if replayed > 0 {
+                    tracing::info!(events = replayed, "replayed the publish journal");
+                }
+                anyhow::Ok((sled, journal))
+            }
         })
         .await
         .context("opening the store panicked")??;
@@ -152,7 +165,7 @@ impl Server {
         let (dispatch, handoffs) = delivery::Dispatch::new(&config.delivery);
         let app = App {
             dispatch: Arc::new(dispatch),
-            commit: GroupCommit::start(store.clone()),
+            commit: GroupCommit::start(store.clone(), journal),
             store,
             plugins,
             clock: self.clock,

@@ -1,16 +1,18 @@
-//! Group commit: concurrent writers share one transaction and one flush to disk.
+//! Group commit: concurrent writers share one transaction and one sync to disk.
 //!
 //! A publisher hands its event to [`GroupCommit::publish`]; a writer that made its change
 //! itself awaits [`GroupCommit::flush`]. One background task works in a loop: every
 //! request that arrived while it was busy is served by its next round, which stores all
-//! waiting events in one transaction and then flushes once, so N concurrent publishers
-//! cost one transaction and one `fsync` instead of N of each.
+//! waiting events in one transaction and appends them to the [`Journal`] with one sync,
+//! so N concurrent publishers cost one transaction and one `fdatasync` instead of N of
+//! each. A round with flush requests, or one that finds the journal grown past
+//! [`CHECKPOINT_BYTES`], flushes the store and starts the journal over.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Error, Publication, Published, Result, Store};
+use super::{Error, Journal, Publication, Published, Result, Store};
 
 type Answer<T> = oneshot::Sender<Result<T, String>>;
 
@@ -28,9 +30,14 @@ pub struct GroupCommit {
 /// Requests served by one round, at most.
 const ROUND: usize = 1024;
 
+/// Journal size at which a round flushes the store and empties the journal.
+pub const CHECKPOINT_BYTES: u64 = 16 << 20;
+
 impl GroupCommit {
-    /// Starts the committer task for `store`.
-    pub fn start(store: Arc<dyn Store>) -> Self {
+    /// Starts the committer task for `store`, which writes `journal` (opened by
+    /// [`super::recover`]).
+    pub fn start(store: Arc<dyn Store>, journal: Journal) -> Self {
+        let journal = Arc::new(Mutex::new(journal));
         let (requests, mut rx) = mpsc::unbounded_channel::<Request>();
         tokio::spawn(async move {
             let mut round = Vec::new();
@@ -46,15 +53,10 @@ impl GroupCommit {
                         }
                     }
                 }
-                let store = store.clone();
+                let (store, journal, flush) =
+                    (store.clone(), journal.clone(), !flushers.is_empty());
                 let outcome = tokio::task::spawn_blocking(move || {
-                    let published = if publications.is_empty() {
-                        Vec::new()
-                    } else {
-                        store.publish(&publications)?
-                    };
-                    store.flush()?;
-                    Ok::<_, Error>(published)
+                    commit_round(store.as_ref(), &journal, &publications, flush)
                 })
                 .await
                 .map_err(|e| e.to_string())
@@ -83,7 +85,8 @@ impl GroupCommit {
         Self { requests }
     }
 
-    /// Stores `publication`'s event and its fan-out job; resolves once they are on disk.
+    /// Stores `publication`'s event and its fan-out job; resolves once they are on disk
+    /// (in the journal).
     pub async fn publish(&self, publication: Publication) -> Result<Published> {
         self.ask(|answer| Request::Publish(Box::new(publication), answer))
             .await
@@ -102,4 +105,26 @@ impl GroupCommit {
             .map_err(|_| gone())?
             .map_err(|e| Error::Backend(e.into()))
     }
+}
+
+/// One round: stores `publications`, journals them, and flushes the store when asked to
+/// or when the journal is due for a checkpoint (the store then holds everything it
+/// journaled, so the journal can start over).
+fn commit_round(
+    store: &dyn Store,
+    journal: &Mutex<Journal>,
+    publications: &[Publication],
+    flush: bool,
+) -> Result<Vec<Published>> {
+    let mut journal = journal.lock().unwrap_or_else(|p| p.into_inner());
+    let mut published = Vec::new();
+    if !publications.is_empty() {
+        published = store.publish(publications)?;
+        journal.append(publications)?;
+    }
+    if flush || journal.len() >= CHECKPOINT_BYTES {
+        store.flush()?;
+        journal.reset()?;
+    }
+    Ok(published)
 }

@@ -6,6 +6,7 @@
 //! [`GroupCommit::flush`], which many concurrent writers share.
 
 mod commit;
+mod journal;
 mod lanes;
 mod sled_store;
 
@@ -14,6 +15,7 @@ use crate::domain::{
 };
 
 pub use commit::GroupCommit;
+pub use journal::{Journal, recover};
 pub use sled_store::SledStore;
 
 /// What callers of the store branch on.
@@ -96,7 +98,7 @@ pub struct DeliveryQuery {
 }
 
 /// An event to publish.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Publication {
     /// The event.
     pub event: Event,
@@ -196,7 +198,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores events and their fan-out jobs, all in one transaction. An event whose
     /// idempotency key its scope already used (before or earlier in `batch`) is not
-    /// stored: its outcome names the first event.
+    /// stored: its outcome names the first event. An event already stored (the journal
+    /// replayed after a crash) is left as it is, its fan-out job too.
     fn publish(&self, batch: &[Publication]) -> Result<Vec<Published>>;
     /// An event of a tenant.
     fn event(&self, tenant: &str, id: &str) -> Result<Option<Event>>;

@@ -412,6 +412,11 @@ impl Store for SledStore {
             |(events, fanout, idem)| {
                 let mut out = Vec::with_capacity(batch.len());
                 for Publication { event, idempotency } in batch {
+                    let event_key = key(&event.tenant, &event.id);
+                    if events.get(event_key.as_bytes())?.is_some() {
+                        out.push(Published::New(event.id.clone()));
+                        continue;
+                    }
                     if let Some((scope, k)) = idempotency {
                         let idem_key = format!("{}/{scope}/{k}", event.tenant);
                         if let Some(first) = idem.get(idem_key.as_bytes())? {
@@ -421,7 +426,7 @@ impl Store for SledStore {
                         }
                         idem.insert(idem_key.as_bytes(), event.id.as_bytes())?;
                     }
-                    events.insert(key(&event.tenant, &event.id).as_bytes(), tx_encode(event)?)?;
+                    events.insert(event_key.as_bytes(), tx_encode(event)?)?;
                     fanout.insert(key(&event.id, &event.tenant).as_bytes(), &[])?;
                     out.push(Published::New(event.id.clone()));
                 }
