@@ -62,8 +62,18 @@ impl Launcher {
     /// Initialises a fresh data dir and starts a host on it; returns once `/readyz`
     /// answers 200.
     pub async fn start(&self, timeout: Duration) -> anyhow::Result<HostProcess> {
+        self.start_with(timeout, |_| {}).await
+    }
+
+    /// [`Self::start`], with the scenario's own changes to the configuration.
+    pub async fn start_with(
+        &self,
+        timeout: Duration,
+        configure: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<HostProcess> {
         let data = tempfile::tempdir()?;
-        let config = self.config(data.path(), timeout);
+        let mut config = self.config(data.path(), timeout);
+        configure(&mut config);
         let admin = switchyard::init(&config, switchyard::DEFAULT_TENANT)?;
         let path = data.path().join("host-config.json");
         std::fs::write(&path, serde_json::to_vec(&config)?)?;
@@ -152,6 +162,15 @@ impl HostProcess {
     /// A URL on the host.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// The value of a gauge or counter on `/metrics`.
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        let text = self.http.get(self.url("/metrics")).send().await.ok()?;
+        let text = text.text().await.ok()?;
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|value| value.trim().parse().ok())
     }
 
     /// Logs the super-admin API account in.

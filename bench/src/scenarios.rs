@@ -195,15 +195,21 @@ pub async fn fixed_rate(launcher: &Launcher, rate: u64, seconds: u64) -> anyhow:
 }
 
 /// `events` deliveries queued against a receiver that holds every request (down, from
-/// the sender's side: at most `delivery.concurrency` attempts in flight, the rest
-/// pending in the store), then released: the drain rate and the RSS with the backlog.
+/// the sender's side: its share of the slots in flight, the rest queued in the store),
+/// then released: the drain rate and the RSS with the backlog.
 pub async fn drain(
     launcher: &Launcher,
     events: u64,
     concurrency: usize,
 ) -> anyhow::Result<Figures> {
-    // Held attempts must outlive the whole queueing phase.
-    let host = launcher.start(Duration::from_secs(900)).await?;
+    // Held attempts must outlive the whole queueing phase. The receiver gets half the
+    // slots, so the router keeps free slots and fans every event out: the backlog is
+    // deliveries in the store's queue, not events waiting for fan-out.
+    let host = launcher
+        .start_with(Duration::from_secs(900), |c| {
+            c.delivery.per_receiver_concurrency = c.delivery.concurrency / 2;
+        })
+        .await?;
     let api = host.api().await?;
     let set = Receivers::start(1, SECRET, true).await?;
     add_receivers(&api, &host, &set.urls, None).await;
@@ -212,6 +218,7 @@ pub async fn drain(
     // Let the router fan the last events out before reading the memory.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let queued_rss = host.peak_rss_mb();
+    let queued_deliveries = host.metric("switchyard_queue_depth").await;
     let released_us = now_us();
     set.release();
     let drained = set.wait_for(published.acked, PHASE_LIMIT * 2).await;
@@ -228,6 +235,9 @@ pub async fn drain(
     figures
         .extra
         .insert("rss_with_backlog_mb".into(), json!(queued_rss));
+    figures
+        .extra
+        .insert("queued_deliveries".into(), json!(queued_deliveries));
     figures.extra.insert("drained".into(), drained.into());
     Ok(figures)
 }

@@ -6,13 +6,16 @@
 //! stored in flight with the rest of its fan-out, and comes with its receiver, API account
 //! and event, so the attempt starts without reading the store. Everything else waits in
 //! the store's queue, which hands out only what each receiver has room for
-//! ([`Dispatch::room`]).
+//! ([`Dispatch::room`]). The router fans out only while slots are free
+//! ([`Dispatch::free`], [`Dispatch::freed`]): a delivery made while every slot is taken
+//! could only wait in the queue, and be read back from it, where the event waiting for
+//! fan-out costs nothing.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::config::DeliveryConfig;
 use crate::domain::{ApiAccount, Delivery, Event, Receiver};
@@ -42,7 +45,7 @@ pub struct Handoff {
 /// An attempt's hold on a global slot and on its receiver's share; released on drop.
 #[derive(Debug)]
 pub struct Slot {
-    _permit: OwnedSemaphorePermit,
+    permit: Option<OwnedSemaphorePermit>,
     lanes: Arc<Lanes>,
     lane: String,
 }
@@ -56,6 +59,10 @@ impl Drop for Slot {
                 busy.remove(&self.lane);
             }
         }
+        drop(busy);
+        // The permit goes back before the router hears of it.
+        drop(self.permit.take());
+        self.lanes.freed.notify_one();
     }
 }
 
@@ -63,6 +70,8 @@ impl Drop for Slot {
 #[derive(Debug, Default)]
 struct Lanes {
     busy: Mutex<HashMap<String, usize>>,
+    /// Signalled whenever a slot goes back.
+    freed: Notify,
 }
 
 impl Lanes {
@@ -75,6 +84,7 @@ impl Lanes {
 #[derive(Debug)]
 pub struct Dispatch {
     sending: Arc<Semaphore>,
+    capacity: usize,
     per_receiver: usize,
     lanes: Arc<Lanes>,
     handoffs: mpsc::UnboundedSender<Handoff>,
@@ -89,6 +99,7 @@ impl Dispatch {
         let (handoffs, received) = mpsc::unbounded_channel();
         let dispatch = Self {
             sending: Arc::new(Semaphore::new(config.concurrency)),
+            capacity: config.concurrency,
             per_receiver: config.per_receiver_concurrency,
             lanes: Arc::default(),
             handoffs,
@@ -114,7 +125,7 @@ impl Dispatch {
         *count += 1;
         drop(busy);
         Some(Slot {
-            _permit: permit,
+            permit: Some(permit),
             lanes: self.lanes.clone(),
             lane,
         })
@@ -131,13 +142,36 @@ impl Dispatch {
         held
     }
 
+    /// Gives back permits [`Self::hold_free`] held and a claim did not use.
+    pub fn release(&self, held: Vec<OwnedSemaphorePermit>) {
+        if !held.is_empty() {
+            drop(held);
+            self.lanes.freed.notify_one();
+        }
+    }
+
+    /// Global slots free now.
+    pub fn free(&self) -> usize {
+        self.sending.available_permits()
+    }
+
+    /// Every global slot, free or taken.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Resolves once a slot went back (since the last call, or now).
+    pub async fn freed(&self) {
+        self.lanes.freed.notified().await;
+    }
+
     /// The slot of a delivery the queue handed out within [`Self::room`], on a permit
     /// from [`Self::hold_free`].
     pub fn slot(&self, permit: OwnedSemaphorePermit, delivery: &Delivery) -> Slot {
         let lane = format!("{}/{}", delivery.tenant, delivery.receiver);
         *self.lanes.busy().entry(lane.clone()).or_default() += 1;
         Slot {
-            _permit: permit,
+            permit: Some(permit),
             lanes: self.lanes.clone(),
             lane,
         }

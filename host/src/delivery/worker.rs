@@ -111,7 +111,14 @@ async fn claim_due(
             let parties = load_parties(s, &due);
             Ok::<_, crate::store::Error>(due.into_iter().zip(parties).collect::<Vec<_>>())
         })
-        .await?;
+        .await;
+    let due = match due {
+        Ok(due) => due,
+        Err(e) => {
+            app.dispatch.release(held);
+            return Err(e);
+        }
+    };
     let full = due.len() == free;
     if full {
         app.dispatch.mark_starved();
@@ -128,6 +135,7 @@ async fn claim_due(
             freed(&app);
         });
     }
+    app.dispatch.release(held);
     Ok(full)
 }
 

@@ -12,15 +12,31 @@ use crate::domain::{ApiAccount, Delivery, DeliveryStatus, Event, Receiver, topic
 use crate::plugins;
 use crate::store::{FanoutDone, FanoutJob, Store};
 
-/// Jobs taken per round.
+/// Jobs taken per round, at most.
 const BATCH: usize = 256;
+
+/// What a round of fan-out came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Round {
+    /// It fanned out this many jobs (0: none was pending).
+    Done(usize),
+    /// Too few slots were free: it waits for attempts to finish.
+    Busy,
+}
 
 /// Runs fan-out jobs as they are published, until `shutdown` turns true.
 pub async fn run(app: App, mut shutdown: watch::Receiver<bool>) {
+    let mut pace = Pace::default();
     loop {
-        match fan_out_pending(&app).await {
-            Ok(0) => {}
-            Ok(_) => continue,
+        match fan_out_pending(&app, &mut pace).await {
+            Ok(Round::Done(0)) => {}
+            Ok(Round::Done(_)) => continue,
+            Ok(Round::Busy) => {
+                tokio::select! {
+                    () = app.dispatch.freed() => continue,
+                    _ = shutdown.changed() => return,
+                }
+            }
             Err(e) => {
                 tracing::error!(error = %e, "fan-out failed; retrying in a second");
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
@@ -32,6 +48,37 @@ pub async fn run(app: App, mut shutdown: watch::Receiver<bool>) {
         tokio::select! {
             () = app.fanout_ready.notified() => {}
             _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// How many jobs a round takes: as many as the free slots can start at once, judged by
+/// the deliveries each job of the last round made, once an eighth of the slots (or one
+/// job's deliveries, up to half the slots) is free. Deliveries made beyond the free
+/// slots would only be queued and read back; their events wait for fan-out instead, at
+/// no cost. A receiver with no room of its own (down, slow) does not hold fan-out up:
+/// only the global slots count, and its deliveries are queued as before.
+#[derive(Debug)]
+pub struct Pace {
+    per_job: usize,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Self { per_job: 1 }
+    }
+}
+
+impl Pace {
+    /// Jobs to take with `free` of `capacity` slots free; `None`: wait for more.
+    fn jobs(&self, free: usize, capacity: usize) -> Option<usize> {
+        let wanted = (capacity / 8).max(self.per_job).min(capacity / 2).max(1);
+        (free >= wanted).then(|| (free / self.per_job).clamp(1, BATCH))
+    }
+
+    fn learn(&mut self, jobs: usize, deliveries: usize) {
+        if jobs > 0 {
+            self.per_job = deliveries.div_ceil(jobs).max(1);
         }
     }
 }
@@ -49,12 +96,12 @@ struct Batch {
     tenants: BTreeMap<String, Directory>,
 }
 
-fn load_batch(store: &dyn Store) -> Result<Batch, crate::store::Error> {
+fn load_batch(store: &dyn Store, jobs: usize) -> Result<Batch, crate::store::Error> {
     let mut batch = Batch {
         jobs: Vec::new(),
         tenants: BTreeMap::new(),
     };
-    for job in store.fanout_jobs(BATCH)? {
+    for job in store.fanout_jobs(jobs)? {
         if !batch.tenants.contains_key(&job.tenant) {
             let directory = Directory {
                 receivers: store
@@ -76,19 +123,23 @@ fn load_batch(store: &dyn Store) -> Result<Batch, crate::store::Error> {
     Ok(batch)
 }
 
-/// Fans out one batch of pending jobs; returns how many it did.
+/// Fans out one batch of pending jobs, as many as `pace` allows.
 ///
 /// A delivery whose receiver has a slot free goes straight to the worker, stored in
 /// flight; the rest are queued. The whole batch is stored in one transaction, and not
 /// flushed: the events and their jobs are already durable, and a job is ended in the
 /// same transaction that stores its deliveries, so after a crash either both are there or
 /// the job runs again and makes the same deliveries (same ids, same `Webhook-Id`).
-pub async fn fan_out_pending(app: &App) -> Result<usize, crate::store::Error> {
-    let batch = app.quick(load_batch)?;
+pub async fn fan_out_pending(app: &App, pace: &mut Pace) -> Result<Round, crate::store::Error> {
+    let Some(jobs) = pace.jobs(app.dispatch.free(), app.dispatch.capacity()) else {
+        return Ok(Round::Busy);
+    };
+    let batch = app.quick(|s| load_batch(s, jobs))?;
     let count = batch.jobs.len();
     if count == 0 {
-        return Ok(0);
+        return Ok(Round::Done(0));
     }
+    let mut made = 0;
     let mut done = Vec::with_capacity(count);
     let mut slots = Vec::new();
     for (job, event) in &batch.jobs {
@@ -97,6 +148,7 @@ pub async fn fan_out_pending(app: &App) -> Result<usize, crate::store::Error> {
             _ => Vec::new(),
         };
         app.metrics.deliveries_created(deliveries.len());
+        made += deliveries.len();
         let (mut queued, mut claimed) = (Vec::new(), Vec::new());
         for delivery in deliveries {
             let slot = (delivery.status == DeliveryStatus::Pending)
@@ -147,7 +199,8 @@ pub async fn fan_out_pending(app: &App) -> Result<usize, crate::store::Error> {
     if any_queued {
         app.deliveries_ready.notify_one();
     }
-    Ok(count)
+    pace.learn(count, made);
+    Ok(Round::Done(count))
 }
 
 async fn deliveries_for(app: &App, directory: &Directory, event: &Event) -> Vec<Delivery> {
@@ -308,6 +361,37 @@ fn failed(app: &App, event: &Event, receiver: &Receiver, error: String) -> Deliv
 mod tests {
     use super::*;
     use crate::domain::ids;
+
+    #[test]
+    fn fan_out_takes_what_the_free_slots_can_start() {
+        let mut pace = Pace::default();
+        assert_eq!(pace.jobs(64, 64), Some(64));
+        assert_eq!(pace.jobs(8, 64), Some(8));
+        assert_eq!(pace.jobs(7, 64), None, "waits for an eighth of the slots");
+        assert_eq!(pace.jobs(1, 1), Some(1));
+        assert_eq!(pace.jobs(0, 1), None);
+        pace.learn(6, 60);
+        assert_eq!(pace.jobs(64, 64), Some(6));
+        assert_eq!(
+            pace.jobs(9, 64),
+            None,
+            "waits until one job's deliveries fit"
+        );
+        assert_eq!(pace.jobs(10, 64), Some(1));
+        pace.learn(4, 0);
+        assert_eq!(
+            pace.jobs(64, 64),
+            Some(64),
+            "jobs that made nothing count as one"
+        );
+        pace.learn(1, 100);
+        assert_eq!(
+            pace.jobs(32, 64),
+            Some(1),
+            "never waits for more than half the slots"
+        );
+        assert_eq!(pace.jobs(31, 64), None);
+    }
 
     #[test]
     fn delivery_ids_are_stable_valid_and_follow_the_event_time() {
