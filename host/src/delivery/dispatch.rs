@@ -66,6 +66,40 @@ impl Drop for Slot {
     }
 }
 
+/// Global slots held for a claim ([`Dispatch::hold_free`]); those not taken go back on
+/// drop, and the router hears of it.
+#[derive(Debug)]
+pub struct Held {
+    permits: Vec<OwnedSemaphorePermit>,
+    lanes: Arc<Lanes>,
+}
+
+impl Held {
+    /// How many are held.
+    pub fn len(&self) -> usize {
+        self.permits.len()
+    }
+
+    /// Whether none is held.
+    pub fn is_empty(&self) -> bool {
+        self.permits.is_empty()
+    }
+
+    /// One held slot's permit, for [`Dispatch::slot`].
+    pub fn take(&mut self) -> Option<OwnedSemaphorePermit> {
+        self.permits.pop()
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if !self.permits.is_empty() {
+            self.permits.clear();
+            self.lanes.freed.notify_one();
+        }
+    }
+}
+
 /// Attempts in flight per receiver (`tenant/receiver`).
 #[derive(Debug, Default)]
 struct Lanes {
@@ -133,20 +167,15 @@ impl Dispatch {
 
     /// Every global slot free now, held for a claim (so the router cannot take them
     /// meanwhile); those left unused go back when dropped.
-    pub fn hold_free(&self) -> Vec<OwnedSemaphorePermit> {
-        let held: Vec<_> =
+    pub fn hold_free(&self) -> Held {
+        let permits: Vec<_> =
             std::iter::from_fn(|| self.sending.clone().try_acquire_owned().ok()).collect();
-        if held.is_empty() {
+        if permits.is_empty() {
             self.starved.store(true, Ordering::Release);
         }
-        held
-    }
-
-    /// Gives back permits [`Self::hold_free`] held and a claim did not use.
-    pub fn release(&self, held: Vec<OwnedSemaphorePermit>) {
-        if !held.is_empty() {
-            drop(held);
-            self.lanes.freed.notify_one();
+        Held {
+            permits,
+            lanes: self.lanes.clone(),
         }
     }
 
@@ -166,7 +195,7 @@ impl Dispatch {
     }
 
     /// The slot of a delivery the queue handed out within [`Self::room`], on a permit
-    /// from [`Self::hold_free`].
+    /// from [`Held::take`].
     pub fn slot(&self, permit: OwnedSemaphorePermit, delivery: &Delivery) -> Slot {
         let lane = format!("{}/{}", delivery.tenant, delivery.receiver);
         *self.lanes.busy().entry(lane.clone()).or_default() += 1;
@@ -224,6 +253,36 @@ mod tests {
             ..DeliveryConfig::default()
         };
         Dispatch::new(&config).0
+    }
+
+    #[tokio::test]
+    async fn the_router_hears_of_every_slot_that_goes_back() {
+        use std::time::Duration;
+        let d = dispatch(2, 2);
+        let heard = |wait_ms| tokio::time::timeout(Duration::from_millis(wait_ms), d.freed());
+        let slot = d.reserve("t", "a").expect("free");
+        let mut held = d.hold_free();
+        let none = d.hold_free();
+        assert!(none.is_empty());
+        assert_eq!((held.len(), d.free()), (1, 0));
+        drop(none);
+        assert!(heard(50).await.is_err(), "nothing went back");
+        drop(slot);
+        assert!(heard(5_000).await.is_ok(), "an ended attempt's slot");
+        assert!(held.take().is_some());
+        assert!(held.is_empty());
+        drop(held);
+        assert!(
+            heard(50).await.is_err(),
+            "a taken permit is not given back by the hold"
+        );
+        let held = d.hold_free();
+        drop(held);
+        assert!(
+            heard(5_000).await.is_ok(),
+            "slots a claim held and did not use"
+        );
+        assert_eq!(d.free(), 2);
     }
 
     #[test]

@@ -7,5 +7,5 @@ pub mod retry;
 mod worker;
 
 pub use client::{Answer, HttpClient};
-pub use dispatch::{Dispatch, Handoff, Parties, Slot};
+pub use dispatch::{Dispatch, Handoff, Held, Parties, Slot};
 pub use worker::run;

@@ -111,20 +111,13 @@ async fn claim_due(
             let parties = load_parties(s, &due);
             Ok::<_, crate::store::Error>(due.into_iter().zip(parties).collect::<Vec<_>>())
         })
-        .await;
-    let due = match due {
-        Ok(due) => due,
-        Err(e) => {
-            app.dispatch.release(held);
-            return Err(e);
-        }
-    };
+        .await?;
     let full = due.len() == free;
     if full {
         app.dispatch.mark_starved();
     }
     for (delivery, parties) in due {
-        let permit = held.pop().expect("no more claimed than held");
+        let permit = held.take().expect("no more claimed than held");
         let slot = app.dispatch.slot(permit, &delivery);
         let (app, client, recorder) = (app.clone(), client.clone(), recorder.clone());
         running.spawn(async move {
@@ -135,7 +128,6 @@ async fn claim_due(
             freed(&app);
         });
     }
-    app.dispatch.release(held);
     Ok(full)
 }
 

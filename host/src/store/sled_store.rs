@@ -813,7 +813,7 @@ impl SledStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::domain::DeliveryStatus;
     use crate::store::{FanoutDone, FanoutJob, Store};
@@ -850,6 +850,28 @@ mod tests {
         store
             .complete_fanout(&[done], Timestamp(0))
             .expect("fan-out");
+    }
+
+    /// An event of tenant `t` to publish, with an idempotency key of `acc_1`'s.
+    pub(in crate::store) fn publication(id: &str, key: Option<&str>) -> Publication {
+        Publication {
+            event: Event {
+                id: id.into(),
+                tenant: "t".into(),
+                topic: "Cases.Update".into(),
+                subject: None,
+                payload: serde_json::json!({"n": id}),
+                occurred_at: Timestamp(1),
+                published_by: "acc_1".into(),
+            },
+            idempotency: key.map(|k| ("acc_1".to_owned(), k.to_owned())),
+        }
+    }
+
+    /// The events whose fan-out jobs are pending, oldest first.
+    pub(in crate::store) fn pending_jobs(store: &SledStore) -> Vec<String> {
+        let jobs = store.fanout_jobs(usize::MAX).expect("jobs");
+        jobs.into_iter().map(|j| j.event).collect()
     }
 
     fn any_room(_: &str, _: &str) -> usize {
@@ -969,18 +991,6 @@ mod tests {
     fn one_publish_batch_stores_each_event_once_per_idempotency_key() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SledStore::open(dir.path()).expect("open");
-        let publication = |id: &str, key: Option<&str>| Publication {
-            event: Event {
-                id: id.into(),
-                tenant: "t".into(),
-                topic: "Cases.Update".into(),
-                subject: None,
-                payload: serde_json::json!({"n": id}),
-                occurred_at: Timestamp(1),
-                published_by: "acc_1".into(),
-            },
-            idempotency: key.map(|k| ("acc_1".to_owned(), k.to_owned())),
-        };
         let outcomes = store
             .publish(&[
                 publication("evt_1", Some("k")),
@@ -1001,13 +1011,7 @@ mod tests {
             .expect("publish");
         assert_eq!(again, [Published::Duplicate("evt_1".into())]);
         assert!(store.event("t", "evt_3").expect("read").is_none());
-        let jobs: Vec<String> = store
-            .fanout_jobs(10)
-            .expect("jobs")
-            .into_iter()
-            .map(|j| j.event)
-            .collect();
-        assert_eq!(jobs, ["evt_1", "evt_2"]);
+        assert_eq!(pending_jobs(&store), ["evt_1", "evt_2"]);
     }
 
     #[test]
