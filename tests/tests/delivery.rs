@@ -192,6 +192,53 @@ async fn a_hanging_receiver_does_not_hold_up_the_others() {
 }
 
 #[tokio::test]
+async fn an_event_cut_off_mid_fan_out_is_finished_after_a_restart_without_resending() {
+    let server = TestServer::start_with(Options {
+        configure: Some(Box::new(|c| {
+            c.delivery.timeout = Duration::from_secs(120);
+            c.delivery.shutdown_grace = Duration::from_millis(200);
+        })),
+        ..Options::default()
+    })
+    .await;
+    let api = server.api().await;
+    let (fast, slow) = (TestReceiver::start().await, TestReceiver::start().await);
+    slow.hang();
+    let account = server.admin.api_account.id.clone();
+    api.add_receiver(websub(&fast.url, &account, &["Cases.*"]))
+        .await;
+    api.add_receiver(websub(&slow.url, &account, &["Cases.*"]))
+        .await;
+    api.publish("Cases.Update", json!(null), json!({"n": 1}))
+        .await;
+    let delivered = fast.next(WAIT).await;
+    let id = delivered
+        .header("webhook-id")
+        .expect("webhook-id")
+        .to_owned();
+    delivery_when(&api, &id, "delivered").await;
+    let cut_off = slow.next(WAIT).await;
+
+    // The hanging attempt is cut off by the shutdown: its event's fan-out is not over.
+    let server = server.restart(None).await;
+    let again = slow.next(WAIT).await;
+    assert_eq!(again.header("webhook-id"), cut_off.header("webhook-id"));
+    assert_eq!(again.json()["n"], 1);
+    assert!(
+        fast.nothing_within(Duration::from_secs(2)).await,
+        "the delivery stored before the restart is not sent again"
+    );
+    // The next TOTP step: the last code was used up before the restart.
+    let admin = &server.admin.api_account;
+    let api = (server.api_as(&admin.id, &admin.token, &admin.totp_secret, 1)).await;
+    let log = api.get("/deliveries").await;
+    let logged = log.as_array().expect("a list");
+    let delivered: Vec<&Value> = logged.iter().filter(|d| d["id"] == id.as_str()).collect();
+    assert_eq!(delivered.len(), 1, "{log}");
+    assert_eq!(delivered[0]["attempts"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
 async fn metrics_count_events_and_outcomes() {
     let server = TestServer::start().await;
     let api = server.api().await;

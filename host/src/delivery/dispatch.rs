@@ -2,9 +2,10 @@
 //! `per_receiver_concurrency` per receiver, so one slow receiver cannot take every slot.
 //!
 //! Deliveries reach the worker two ways. The router hands a fresh delivery over directly
-//! when a slot is free at once ([`Dispatch::reserve`], [`Dispatch::hand_off`]); it was
-//! stored in flight with the rest of its fan-out, and comes with its receiver, API account
-//! and event, so the attempt starts without reading the store. Everything else waits in
+//! when a slot is free at once ([`Dispatch::reserve`], [`Dispatch::hand_off`]); it is not
+//! stored until its attempt ends, its fan-out job stays open meanwhile
+//! ([`Dispatch::open_jobs`]), and it comes with its receiver, API account and event, so
+//! the attempt starts without touching the store. Everything else waits in
 //! the store's queue, which hands out only what each receiver has room for
 //! ([`Dispatch::room`]). The router fans out only while slots are free
 //! ([`Dispatch::free`], [`Dispatch::freed`]): a delivery made while every slot is taken
@@ -17,8 +18,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
+use super::OpenJobs;
 use crate::config::DeliveryConfig;
 use crate::domain::{ApiAccount, Delivery, Event, Receiver};
+use crate::store::FanoutJob;
 
 /// What an attempt needs besides the delivery.
 #[derive(Debug)]
@@ -34,8 +37,10 @@ pub struct Parties {
 /// A fresh delivery handed from the router to the worker, with its slot.
 #[derive(Debug)]
 pub struct Handoff {
-    /// The delivery, stored in flight.
+    /// The delivery, not stored yet.
     pub delivery: Delivery,
+    /// The fan-out job that made it, open until the delivery is stored.
+    pub job: FanoutJob,
     /// Its receiver, API account and event as the router read them.
     pub parties: Parties,
     /// Its slot.
@@ -125,6 +130,7 @@ pub struct Dispatch {
     /// Set when due work may have been left queued for want of a slot: a freed slot
     /// should then wake the worker to claim again.
     starved: Arc<AtomicBool>,
+    open_jobs: OpenJobs,
 }
 
 impl Dispatch {
@@ -138,6 +144,7 @@ impl Dispatch {
             lanes: Arc::default(),
             handoffs,
             starved: Arc::default(),
+            open_jobs: OpenJobs::default(),
         };
         (dispatch, received)
     }
@@ -206,11 +213,16 @@ impl Dispatch {
         }
     }
 
-    /// Gives a fresh delivery to the worker.
+    /// Gives a fresh delivery to the worker; its job must be open.
     pub fn hand_off(&self, handoff: Handoff) {
-        // The worker is gone only at shutdown: the delivery stays in flight in the store
-        // and is queued again at the next start.
+        // The worker is gone only at shutdown: the job stays pending in the store and
+        // runs again at the next start.
         let _ = self.handoffs.send(handoff);
+    }
+
+    /// The fan-out jobs whose handed-off deliveries are not stored yet.
+    pub fn open_jobs(&self) -> &OpenJobs {
+        &self.open_jobs
     }
 
     /// How much room each receiver has, as the store's claim asks it (`tenant`,

@@ -14,10 +14,10 @@ use tracing::Instrument;
 use super::dispatch::{Handoff, Parties};
 use super::{HttpClient, retry};
 use crate::app::App;
-use crate::domain::{ApiAccount, Attempt, Delivery, DeliveryStatus, Event, Receiver};
+use crate::domain::{ApiAccount, Attempt, Delivery, DeliveryStatus, Event, Receiver, Timestamp};
 use crate::plugins::{DeliveryContext, OutgoingRequest};
 use crate::router;
-use crate::store::Store;
+use crate::store::{FanoutJob, Recorded, Store};
 
 /// Runs until `shutdown` turns true, then lets attempts in flight finish.
 pub async fn run(
@@ -32,7 +32,7 @@ pub async fn run(
         Ok(n) => tracing::info!(count = n, "requeued deliveries left in flight by a crash"),
         Err(e) => tracing::error!(error = %e, "cannot requeue deliveries left in flight"),
     }
-    let (recorder, finished) = mpsc::unbounded_channel();
+    let (recorder, finished) = mpsc::channel(RECORD_BATCH * 2);
     let recording = tokio::spawn(record(app.clone(), finished));
     let mut running = JoinSet::new();
     let mut claim = true;
@@ -60,8 +60,9 @@ pub async fn run(
             Some(handoff) = handoffs.recv() => {
                 let (app, client, recorder) = (app.clone(), client.clone(), recorder.clone());
                 running.spawn(async move {
-                    attempt(&app, &client, &recorder, handoff.delivery, handoff.parties).await;
-                    drop(handoff.slot);
+                    let Handoff { delivery, job, parties, slot } = handoff;
+                    attempt(&app, &client, &recorder, delivery, Some(job), parties).await;
+                    drop(slot);
                     freed(&app);
                 });
                 false
@@ -122,7 +123,7 @@ async fn claim_due(
         let (app, client, recorder) = (app.clone(), client.clone(), recorder.clone());
         running.spawn(async move {
             if let Some(parties) = parties {
-                attempt(&app, &client, &recorder, delivery, parties).await;
+                attempt(&app, &client, &recorder, delivery, None, parties).await;
             }
             drop(slot);
             freed(&app);
@@ -199,17 +200,20 @@ enum Outcome {
 }
 
 /// Where attempts send their outcomes.
-type Recorder = mpsc::UnboundedSender<Finished>;
+type Recorder = mpsc::Sender<Finished>;
 
+/// Runs an attempt of `delivery`: one claimed from the queue, or (with its `job`) one
+/// fresh from fan-out.
 async fn attempt(
     app: &App,
     client: &HttpClient,
     recorder: &Recorder,
     delivery: Delivery,
+    job: Option<FanoutJob>,
     parties: Parties,
 ) {
     let span = tracing::info_span!("attempt", delivery = %delivery.id, event = %delivery.event, receiver = %delivery.receiver);
-    run_attempt(app, client, recorder, delivery, parties)
+    run_attempt(app, client, recorder, delivery, job, parties)
         .instrument(span)
         .await;
 }
@@ -219,6 +223,7 @@ async fn run_attempt(
     client: &HttpClient,
     recorder: &Recorder,
     mut delivery: Delivery,
+    job: Option<FanoutJob>,
     parties: Parties,
 ) {
     let outcome = match parties.receiver.as_ref().filter(|r| r.is_live()) {
@@ -276,17 +281,22 @@ async fn run_attempt(
             tracing::info!(status = ?delivery.status, code = ?delivery.status_code, "attempt logged");
         }
     }
-    // The recorder is gone only at shutdown: the delivery stays in flight in the store
-    // and is queued again at the next start.
-    let _ = recorder.send(Finished {
-        delivery,
-        unsubscribe,
-    });
+    // The recorder is gone only at shutdown: a claimed delivery stays in flight in the
+    // store and is queued again at the next start; a fresh one's job runs again.
+    let _ = recorder
+        .send(Finished {
+            delivery,
+            job,
+            unsubscribe,
+        })
+        .await;
 }
 
 /// An attempt's outcome, for the recorder.
 struct Finished {
     delivery: Delivery,
+    /// The fan-out job of a fresh delivery, not stored yet.
+    job: Option<FanoutJob>,
     /// The receiver answered 410 Gone.
     unsubscribe: bool,
 }
@@ -296,7 +306,7 @@ const RECORD_BATCH: usize = 512;
 
 /// Stores finished attempts, all that finished meanwhile in one transaction, until every
 /// sender is gone.
-async fn record(app: App, mut finished: mpsc::UnboundedReceiver<Finished>) {
+async fn record(app: App, mut finished: mpsc::Receiver<Finished>) {
     let mut batch = Vec::new();
     while finished.recv_many(&mut batch, RECORD_BATCH).await > 0 {
         let queued_again = batch.iter().any(|f| f.delivery.next_attempt_at.is_some());
@@ -305,32 +315,59 @@ async fn record(app: App, mut finished: mpsc::UnboundedReceiver<Finished>) {
             .filter(|f| f.unsubscribe)
             .map(|f| (f.delivery.tenant.clone(), f.delivery.receiver.clone()))
             .collect();
-        let deliveries: Vec<Delivery> = batch.drain(..).map(|f| f.delivery).collect();
-        let now = app.now();
-        let saved = app
-            .blocking(move |s| {
-                s.finish_attempts(&deliveries)?;
-                for (tenant, receiver) in gone {
-                    if let Some(mut r) = s.receiver(&tenant, &receiver)?
-                        && r.is_live()
-                    {
-                        r.deleted_at = Some(now);
-                        r.deleted_reason = Some("the receiver answered 410 Gone".into());
-                        s.put_receiver(&r)?;
+        let open_jobs = app.dispatch.open_jobs();
+        let mut recorded = Recorded::default();
+        let mut jobs = Vec::new();
+        for Finished { delivery, job, .. } in batch.drain(..) {
+            match job {
+                Some(job) => {
+                    if open_jobs.recorded(&job) {
+                        recorded.ended.push(job.clone());
                     }
+                    jobs.push(job);
+                    recorded.fresh.push(delivery);
                 }
-                Ok::<_, crate::store::Error>(())
+                None => recorded.claimed.push(delivery),
+            }
+        }
+        let now = app.now();
+        let (stored, saved) = app
+            .blocking(move |s| {
+                let stored = s.finish_attempts(&recorded);
+                (
+                    stored.is_ok(),
+                    stored.and_then(|()| unsubscribe(s, gone, now)),
+                )
             })
             .await;
+        open_jobs.settle(&jobs, stored);
         match saved {
             // The worker may be asleep until a later time, or for good.
             Ok(()) if queued_again => app.deliveries_ready.notify_one(),
             Ok(()) => {}
             Err(e) => {
-                tracing::error!(error = %e, "cannot save attempts; the stuck-delivery check will queue them again");
+                tracing::error!(error = %e, "cannot save attempts; claimed ones are queued again by the stuck-delivery check, fresh ones by their fan-out running again");
             }
         }
     }
+}
+
+/// Marks receivers that answered 410 Gone removed.
+fn unsubscribe(
+    s: &dyn Store,
+    gone: Vec<(String, String)>,
+    now: Timestamp,
+) -> Result<(), crate::store::Error> {
+    for (tenant, receiver) in gone {
+        if let Some(mut r) = s.receiver(&tenant, &receiver)?
+            && r.is_live()
+        {
+            r.deleted_at = Some(now);
+            r.deleted_reason = Some("the receiver answered 410 Gone".into());
+            s.put_receiver(&r)?;
+        }
+    }
+    Ok(())
 }
 
 async fn send(

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use crate::app::App;
-use crate::delivery::{Handoff, Parties};
+use crate::delivery::{Handoff, OpenJobs, Parties};
 use crate::domain::{ApiAccount, Delivery, DeliveryStatus, Event, Receiver, topics};
 use crate::plugins;
 use crate::store::{FanoutDone, FanoutJob, Store};
@@ -96,12 +96,16 @@ struct Batch {
     tenants: BTreeMap<String, Directory>,
 }
 
-fn load_batch(store: &dyn Store, jobs: usize) -> Result<Batch, crate::store::Error> {
+fn load_batch(
+    store: &dyn Store,
+    jobs: usize,
+    open: &OpenJobs,
+) -> Result<Batch, crate::store::Error> {
     let mut batch = Batch {
         jobs: Vec::new(),
         tenants: BTreeMap::new(),
     };
-    for job in store.fanout_jobs(jobs)? {
+    for job in store.fanout_jobs(jobs, &|job| open.is_open(job))? {
         if !batch.tenants.contains_key(&job.tenant) {
             let directory = Directory {
                 receivers: store
@@ -125,61 +129,62 @@ fn load_batch(store: &dyn Store, jobs: usize) -> Result<Batch, crate::store::Err
 
 /// Fans out one batch of pending jobs, as many as `pace` allows.
 ///
-/// A delivery whose receiver has a slot free goes straight to the worker, stored in
-/// flight; the rest are queued. The whole batch is stored in one transaction, and not
-/// flushed: the events and their jobs are already durable, and a job is ended in the
-/// same transaction that stores its deliveries, so after a crash either both are there or
-/// the job runs again and makes the same deliveries (same ids, same `Webhook-Id`).
+/// A delivery whose receiver has a slot free goes straight to the worker and is stored
+/// when its first attempt ends; its job stays open (pending in the store) until then. The
+/// rest are stored now, queued, in one transaction with the jobs that end, and not
+/// flushed: the events and their jobs are already durable. After a crash a job that did
+/// not end runs again and makes the same deliveries (same ids, same `Webhook-Id`),
+/// skipping those already stored.
 pub async fn fan_out_pending(app: &App, pace: &mut Pace) -> Result<Round, crate::store::Error> {
     let Some(jobs) = pace.jobs(app.dispatch.free(), app.dispatch.capacity()) else {
         return Ok(Round::Busy);
     };
-    let batch = app.quick(|s| load_batch(s, jobs))?;
+    let open_jobs = app.dispatch.open_jobs();
+    let batch = app.quick(|s| load_batch(s, jobs, open_jobs))?;
     let count = batch.jobs.len();
     if count == 0 {
         return Ok(Round::Done(0));
     }
     let mut made = 0;
     let mut done = Vec::with_capacity(count);
-    let mut slots = Vec::new();
+    let mut fresh = Vec::with_capacity(count);
     for (job, event) in &batch.jobs {
         let deliveries = match (event, batch.tenants.get(&job.tenant)) {
-            (Some(event), Some(directory)) => deliveries_for(app, directory, event).await,
+            (Some(event), Some(directory)) => deliveries_for(app, directory, event).await?,
             _ => Vec::new(),
         };
         app.metrics.deliveries_created(deliveries.len());
         made += deliveries.len();
-        let (mut queued, mut claimed) = (Vec::new(), Vec::new());
+        let (mut queued, mut handed) = (Vec::new(), Vec::new());
         for delivery in deliveries {
             let slot = (delivery.status == DeliveryStatus::Pending)
                 .then(|| app.dispatch.reserve(&delivery.tenant, &delivery.receiver))
                 .flatten();
             match slot {
-                Some(slot) => {
-                    slots.push(slot);
-                    claimed.push(delivery);
-                }
+                Some(slot) => handed.push((delivery, slot)),
                 None => queued.push(delivery),
             }
         }
-        done.push(FanoutDone {
-            job: job.clone(),
-            queued,
-            claimed,
-        });
+        if handed.is_empty() || !queued.is_empty() {
+            done.push(FanoutDone {
+                job: job.clone(),
+                queued,
+                ends: handed.is_empty(),
+            });
+        }
+        fresh.push(handed);
     }
-    let now = app.now();
-    let done = app
-        .blocking(move |s| s.complete_fanout(&done, now).map(|()| done))
-        .await?;
-
     let any_queued = done
         .iter()
         .any(|d| d.queued.iter().any(|q| q.next_attempt_at.is_some()));
-    let mut slots = slots.into_iter();
-    for (d, (_, event)) in done.into_iter().zip(&batch.jobs) {
-        let directory = batch.tenants.get(&d.job.tenant);
-        for delivery in d.claimed {
+    if !done.is_empty() {
+        app.blocking(move |s| s.complete_fanout(&done)).await?;
+    }
+
+    for ((job, event), handed) in batch.jobs.iter().zip(fresh) {
+        open_jobs.open(job.clone(), handed.len());
+        let directory = batch.tenants.get(&job.tenant);
+        for (delivery, slot) in handed {
             let receiver = directory.and_then(|dir| dir.receivers.get(&delivery.receiver));
             let account =
                 receiver.and_then(|r| directory.and_then(|dir| dir.accounts.get(&r.api_account)));
@@ -188,9 +193,9 @@ pub async fn fan_out_pending(app: &App, pace: &mut Pace) -> Result<Round, crate:
                 account: account.cloned(),
                 event: event.clone(),
             };
-            let slot = slots.next().expect("one slot per claimed delivery");
             app.dispatch.hand_off(Handoff {
                 delivery,
+                job: job.clone(),
                 parties,
                 slot,
             });
@@ -203,7 +208,13 @@ pub async fn fan_out_pending(app: &App, pace: &mut Pace) -> Result<Round, crate:
     Ok(Round::Done(count))
 }
 
-async fn deliveries_for(app: &App, directory: &Directory, event: &Event) -> Vec<Delivery> {
+/// The deliveries `event` makes that are not stored yet (all of them, unless its job ran
+/// before a crash).
+async fn deliveries_for(
+    app: &App,
+    directory: &Directory,
+    event: &Event,
+) -> Result<Vec<Delivery>, crate::store::Error> {
     let wire = to_plugin_event(event);
     let mut out = Vec::new();
     for receiver in directory
@@ -211,6 +222,10 @@ async fn deliveries_for(app: &App, directory: &Directory, event: &Event) -> Vec<
         .values()
         .filter(|r| r.topics.iter().any(|p| topics::matches(p, &event.topic)))
     {
+        let id = delivery_id(&event.id, &receiver.id);
+        if app.quick(|s| s.has_delivery(&event.tenant, &id))? {
+            continue;
+        }
         let account = directory.accounts.get(&receiver.api_account);
         let Some(account) = account.filter(|a| !a.disabled) else {
             tracing::debug!(receiver = %receiver.id, "receiver's API account is gone or disabled");
@@ -252,7 +267,7 @@ async fn deliveries_for(app: &App, directory: &Directory, event: &Event) -> Vec<
             )),
         }
     }
-    out
+    Ok(out)
 }
 
 /// Asks the receiver's authorization filter whether its API account may see the event.

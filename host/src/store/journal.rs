@@ -138,7 +138,6 @@ pub fn recover(store: &dyn Store, path: &Path) -> Result<(Journal, usize)> {
 mod tests {
     use super::super::sled_store::tests::pending_jobs;
     use super::*;
-    use crate::domain::Timestamp;
 
     fn publication(id: &str) -> Publication {
         super::super::sled_store::tests::publication(id, Some(&format!("key-{id}")))
@@ -214,11 +213,9 @@ mod tests {
                 event: "evt_1".into(),
             },
             queued: Vec::new(),
-            claimed: Vec::new(),
+            ends: true,
         };
-        store
-            .complete_fanout(&[done], Timestamp(1))
-            .expect("fan-out");
+        store.complete_fanout(&[done]).expect("fan-out");
         let (mut journal, _) = Journal::open(&path).expect("open");
         journal
             .append(&[publication("evt_1"), publication("evt_2")])

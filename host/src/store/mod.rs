@@ -115,8 +115,8 @@ pub enum Published {
     Duplicate(String),
 }
 
-/// A fan-out job: an event whose deliveries are still to be created.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A fan-out job: an event whose deliveries are still to be created or stored.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FanoutJob {
     /// The tenant.
     pub tenant: String,
@@ -124,15 +124,31 @@ pub struct FanoutJob {
     pub event: String,
 }
 
-/// A fan-out job done: the deliveries it made.
+/// A fan-out job done: the deliveries it stores now.
+///
+/// Deliveries the router hands straight to the worker are not among them: each is stored
+/// once, when its first attempt ends ([`Store::finish_attempts`]), and the job stays
+/// pending until the last of them is. After a crash the job runs again and makes the same
+/// deliveries (same ids, same `Webhook-Id`), skipping those already stored.
 #[derive(Debug, Clone)]
 pub struct FanoutDone {
     /// The job.
     pub job: FanoutJob,
-    /// Deliveries for the queue.
+    /// Deliveries for the queue, and those that ended without an attempt.
     pub queued: Vec<Delivery>,
-    /// Deliveries handed to the worker at once, stored in flight.
+    /// Whether the job ends: no delivery of it went straight to the worker.
+    pub ends: bool,
+}
+
+/// Attempts that ended, for [`Store::finish_attempts`].
+#[derive(Debug, Clone, Default)]
+pub struct Recorded {
+    /// Deliveries the queue handed out (marked in flight).
     pub claimed: Vec<Delivery>,
+    /// Deliveries the router handed straight to the worker, stored for the first time.
+    pub fresh: Vec<Delivery>,
+    /// Fan-out jobs whose last fresh delivery is among `fresh`: they end.
+    pub ended: Vec<FanoutJob>,
 }
 
 /// Everything the host stores. Implementations must make each method atomic.
@@ -203,15 +219,20 @@ pub trait Store: Send + Sync + 'static {
     fn publish(&self, batch: &[Publication]) -> Result<Vec<Published>>;
     /// An event of a tenant.
     fn event(&self, tenant: &str, id: &str) -> Result<Option<Event>>;
-    /// Fan-out jobs not yet done, oldest first.
-    fn fanout_jobs(&self, limit: usize) -> Result<Vec<FanoutJob>>;
-    /// Stores fanned-out events' deliveries and ends their jobs, in one transaction:
-    /// `queued` go on the queue (those with a `next_attempt_at`), `claimed` are marked in
-    /// flight, claimed at `now` (handed to the worker directly).
-    fn complete_fanout(&self, done: &[FanoutDone], now: Timestamp) -> Result<()>;
+    /// Up to `limit` fan-out jobs not yet done and not to `skip`, oldest first.
+    fn fanout_jobs(
+        &self,
+        limit: usize,
+        skip: &dyn Fn(&FanoutJob) -> bool,
+    ) -> Result<Vec<FanoutJob>>;
+    /// Stores fanned-out events' deliveries and ends the jobs that end, in one
+    /// transaction: `queued` go on the queue (those with a `next_attempt_at`).
+    fn complete_fanout(&self, done: &[FanoutDone]) -> Result<()>;
 
     /// A delivery of a tenant.
     fn delivery(&self, tenant: &str, id: &str) -> Result<Option<Delivery>>;
+    /// Whether a delivery of a tenant is stored.
+    fn has_delivery(&self, tenant: &str, id: &str) -> Result<bool>;
     /// A tenant's deliveries, newest first.
     fn deliveries(&self, tenant: &str, query: &DeliveryQuery) -> Result<Vec<Delivery>>;
     /// Takes up to `limit` deliveries due at `now` off the queue, at most `room(tenant,
@@ -226,9 +247,10 @@ pub trait Store: Send + Sync + 'static {
     fn queued(&self) -> Result<usize>;
     /// When the earliest delivery queued for a receiver with `room` is due (no later).
     fn next_due(&self, room: &dyn Fn(&str, &str) -> usize) -> Result<Option<Timestamp>>;
-    /// Stores deliveries after their attempts, in one transaction: no longer in flight,
-    /// queued again when `next_attempt_at` is set.
-    fn finish_attempts(&self, deliveries: &[Delivery]) -> Result<()>;
+    /// Stores deliveries after their attempts and ends the jobs that ended, in one
+    /// transaction: claimed ones are no longer in flight, fresh ones join the log, and
+    /// each is queued again when its `next_attempt_at` is set.
+    fn finish_attempts(&self, recorded: &Recorded) -> Result<()>;
     /// Puts a delivery back on the queue at its `next_attempt_at` (a manual resend).
     fn requeue(&self, delivery: &Delivery) -> Result<()>;
     /// Puts every delivery left in flight (by a crash) back on the queue, due at `now`.

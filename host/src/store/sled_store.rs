@@ -26,7 +26,7 @@ use sled::{Db, Transactional, Tree};
 use super::lanes::{self, LanesTx};
 use super::{
     AccessToken, DeliveryQuery, Error, FanoutDone, FanoutJob, LoginGuard, Publication, Published,
-    Result, Store, UiSession,
+    Recorded, Result, Store, UiSession,
 };
 use crate::domain::{ApiAccount, AuditEntry, Delivery, Event, Receiver, Tenant, Timestamp, User};
 
@@ -223,6 +223,16 @@ fn tx_put_delivery(
         tx_encode(delivery)?,
     )?;
     queue.enqueue(delivery)
+}
+
+/// Adds a delivery to its receiver's log.
+fn tx_log_delivery(
+    by_receiver: &TransactionalTree,
+    delivery: &Delivery,
+) -> std::result::Result<(), ConflictableTransactionError<Error>> {
+    let log_key = format!("{}/{}/{}", delivery.tenant, delivery.receiver, delivery.id);
+    by_receiver.insert(log_key.as_bytes(), &[])?;
+    Ok(())
 }
 
 impl Store for SledStore {
@@ -440,61 +450,65 @@ impl Store for SledStore {
         Self::get(&self.events, &key(tenant, id))
     }
 
-    fn fanout_jobs(&self, limit: usize) -> Result<Vec<FanoutJob>> {
+    fn fanout_jobs(
+        &self,
+        limit: usize,
+        skip: &dyn Fn(&FanoutJob) -> bool,
+    ) -> Result<Vec<FanoutJob>> {
         let mut jobs = Vec::new();
-        for entry in self.fanout.iter().take(limit) {
-            let (k, _) = entry.map_err(backend)?;
+        for k in self.fanout.iter().keys() {
+            if jobs.len() == limit {
+                break;
+            }
+            let k = k.map_err(backend)?;
             if let Some((event, tenant)) = split_key(&k) {
-                jobs.push(FanoutJob { tenant, event });
+                let job = FanoutJob { tenant, event };
+                if !skip(&job) {
+                    jobs.push(job);
+                }
             }
         }
         Ok(jobs)
     }
 
-    fn complete_fanout(&self, done: &[FanoutDone], now: Timestamp) -> Result<()> {
+    fn complete_fanout(&self, done: &[FanoutDone]) -> Result<()> {
         let _held = self.lock_queue();
         let r = (
             &self.fanout,
             &self.deliveries,
             &self.by_receiver,
-            &self.in_flight,
             &self.queue,
             &self.lanes,
             &self.lane_due,
         )
-            .transaction(
-                |(fanout, stored, by_receiver, in_flight, queue, lanes, lane_due)| {
-                    let queue = LanesTx {
-                        queue,
-                        lanes,
-                        lane_due,
-                    };
-                    for d in done {
-                        for delivery in &d.queued {
-                            tx_put_delivery(stored, &queue, delivery)?;
-                        }
-                        for delivery in &d.claimed {
-                            let k = key(&delivery.tenant, &delivery.id);
-                            stored.insert(k.as_bytes(), tx_encode(delivery)?)?;
-                            in_flight.insert(k.as_bytes(), &now.ms().to_be_bytes())?;
-                        }
-                        for delivery in d.queued.iter().chain(&d.claimed) {
-                            let log_key = format!(
-                                "{}/{}/{}",
-                                delivery.tenant, delivery.receiver, delivery.id
-                            );
-                            by_receiver.insert(log_key.as_bytes(), &[])?;
-                        }
+            .transaction(|(fanout, stored, by_receiver, queue, lanes, lane_due)| {
+                let queue = LanesTx {
+                    queue,
+                    lanes,
+                    lane_due,
+                };
+                for d in done {
+                    for delivery in &d.queued {
+                        tx_log_delivery(by_receiver, delivery)?;
+                        tx_put_delivery(stored, &queue, delivery)?;
+                    }
+                    if d.ends {
                         fanout.remove(key(&d.job.event, &d.job.tenant).as_bytes())?;
                     }
-                    Ok(())
-                },
-            );
+                }
+                Ok(())
+            });
         tx_result(r)
     }
 
     fn delivery(&self, tenant: &str, id: &str) -> Result<Option<Delivery>> {
         Self::get(&self.deliveries, &key(tenant, id))
+    }
+
+    fn has_delivery(&self, tenant: &str, id: &str) -> Result<bool> {
+        self.deliveries
+            .contains_key(key(tenant, id))
+            .map_err(backend)
     }
 
     fn deliveries(&self, tenant: &str, query: &DeliveryQuery) -> Result<Vec<Delivery>> {
@@ -641,7 +655,7 @@ impl Store for SledStore {
         Ok(None)
     }
 
-    fn finish_attempts(&self, finished: &[Delivery]) -> Result<()> {
+    fn finish_attempts(&self, recorded: &Recorded) -> Result<()> {
         let _held = self.lock_queue();
         let r = (
             &self.deliveries,
@@ -649,19 +663,30 @@ impl Store for SledStore {
             &self.lanes,
             &self.lane_due,
             &self.in_flight,
+            &self.by_receiver,
+            &self.fanout,
         )
-            .transaction(|(deliveries, queue, lanes, lane_due, in_flight)| {
-                let queue = LanesTx {
-                    queue,
-                    lanes,
-                    lane_due,
-                };
-                for delivery in finished {
-                    in_flight.remove(key(&delivery.tenant, &delivery.id).as_bytes())?;
-                    tx_put_delivery(deliveries, &queue, delivery)?;
-                }
-                Ok(())
-            });
+            .transaction(
+                |(deliveries, queue, lanes, lane_due, in_flight, by_receiver, fanout)| {
+                    let queue = LanesTx {
+                        queue,
+                        lanes,
+                        lane_due,
+                    };
+                    for delivery in &recorded.claimed {
+                        in_flight.remove(key(&delivery.tenant, &delivery.id).as_bytes())?;
+                        tx_put_delivery(deliveries, &queue, delivery)?;
+                    }
+                    for delivery in &recorded.fresh {
+                        tx_log_delivery(by_receiver, delivery)?;
+                        tx_put_delivery(deliveries, &queue, delivery)?;
+                    }
+                    for job in &recorded.ended {
+                        fanout.remove(key(&job.event, &job.tenant).as_bytes())?;
+                    }
+                    Ok(())
+                },
+            );
         tx_result(r)
     }
 
@@ -845,11 +870,9 @@ pub(super) mod tests {
         let done = FanoutDone {
             job,
             queued,
-            claimed: Vec::new(),
+            ends: true,
         };
-        store
-            .complete_fanout(&[done], Timestamp(0))
-            .expect("fan-out");
+        store.complete_fanout(&[done]).expect("fan-out");
     }
 
     /// An event of tenant `t` to publish, with an idempotency key of `acc_1`'s.
@@ -870,7 +893,7 @@ pub(super) mod tests {
 
     /// The events whose fan-out jobs are pending, oldest first.
     pub(in crate::store) fn pending_jobs(store: &SledStore) -> Vec<String> {
-        let jobs = store.fanout_jobs(usize::MAX).expect("jobs");
+        let jobs = store.fanout_jobs(usize::MAX, &|_| false).expect("jobs");
         jobs.into_iter().map(|j| j.event).collect()
     }
 
@@ -1012,6 +1035,58 @@ pub(super) mod tests {
         assert_eq!(again, [Published::Duplicate("evt_1".into())]);
         assert!(store.event("t", "evt_3").expect("read").is_none());
         assert_eq!(pending_jobs(&store), ["evt_1", "evt_2"]);
+    }
+
+    #[test]
+    fn a_job_whose_deliveries_went_to_the_worker_ends_when_the_last_is_stored() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledStore::open(dir.path()).expect("open");
+        store
+            .publish(&[publication("evt_1", None)])
+            .expect("publish");
+        let job = FanoutJob {
+            tenant: "t".into(),
+            event: "evt_1".into(),
+        };
+        let queued = Delivery {
+            receiver: "rcv_down".into(),
+            ..delivery("dlv_queued", 5)
+        };
+        let done = FanoutDone {
+            job: job.clone(),
+            queued: vec![queued],
+            ends: false,
+        };
+        store.complete_fanout(&[done]).expect("fan-out");
+        assert_eq!(
+            pending_jobs(&store),
+            ["evt_1"],
+            "open while dlv_fresh is out"
+        );
+        assert!(store.has_delivery("t", "dlv_queued").expect("read"));
+        assert!(!store.has_delivery("t", "dlv_fresh").expect("read"));
+        let skipped = store.fanout_jobs(10, &|j| j == &job).expect("jobs");
+        assert!(skipped.is_empty(), "an open job is skipped");
+
+        let mut fresh = delivery("dlv_fresh", 0);
+        fresh.status = DeliveryStatus::Delivered;
+        fresh.next_attempt_at = None;
+        let recorded = Recorded {
+            fresh: vec![fresh],
+            ended: vec![job],
+            ..Recorded::default()
+        };
+        store.finish_attempts(&recorded).expect("finish");
+        assert!(pending_jobs(&store).is_empty());
+        assert!(store.has_delivery("t", "dlv_fresh").expect("read"));
+        let query = DeliveryQuery {
+            receiver: Some("rcv_1".into()),
+            limit: 10,
+            ..DeliveryQuery::default()
+        };
+        let logged = store.deliveries("t", &query).expect("log");
+        assert_eq!(ids(&logged), ["dlv_fresh"], "in its receiver's log");
+        assert_eq!(store.queued().expect("queued"), 1, "only dlv_queued waits");
     }
 
     #[test]
