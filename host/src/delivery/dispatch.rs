@@ -23,15 +23,16 @@ use crate::config::DeliveryConfig;
 use crate::domain::{ApiAccount, Delivery, Event, Receiver};
 use crate::store::FanoutJob;
 
-/// What an attempt needs besides the delivery.
+/// What an attempt needs besides the delivery, shared with the other deliveries of the
+/// same batch.
 #[derive(Debug)]
 pub struct Parties {
     /// The receiver, removed ones included (`None`: gone from the store).
-    pub receiver: Option<Receiver>,
+    pub receiver: Option<Arc<Receiver>>,
     /// The receiver's API account.
-    pub account: Option<ApiAccount>,
+    pub account: Option<Arc<ApiAccount>>,
     /// The event.
-    pub event: Option<Event>,
+    pub event: Option<Arc<Event>>,
 }
 
 /// A fresh delivery handed from the router to the worker, with its slot.

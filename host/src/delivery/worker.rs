@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::{mpsc, watch};
@@ -176,17 +177,17 @@ fn load_parties(store: &dyn Store, due: &[Delivery]) -> Vec<Option<Parties>> {
 }
 
 /// `load(id)`, read once per `cache`.
-fn once<T: Clone>(
-    cache: &mut HashMap<(String, String), Option<T>>,
+fn once<T>(
+    cache: &mut HashMap<(String, String), Option<Arc<T>>>,
     tenant: &str,
     id: &str,
     load: impl FnOnce(&str) -> Result<Option<T>, crate::store::Error>,
-) -> Result<Option<T>, crate::store::Error> {
+) -> Result<Option<Arc<T>>, crate::store::Error> {
     let key = (tenant.to_owned(), id.to_owned());
     if let Some(found) = cache.get(&key) {
         return Ok(found.clone());
     }
-    let found = load(id)?;
+    let found = load(id)?.map(Arc::new);
     cache.insert(key, found.clone());
     Ok(found)
 }
@@ -375,8 +376,8 @@ async fn send(
     client: &HttpClient,
     delivery: &Delivery,
     receiver: &Receiver,
-    event: Option<Event>,
-    account: Option<ApiAccount>,
+    event: Option<Arc<Event>>,
+    account: Option<Arc<ApiAccount>>,
 ) -> Outcome {
     let started = app.now();
     let failed_attempt = |error: String| Attempt {

@@ -2,6 +2,7 @@
 //! and whose API account may see it, with the body its transform plugin makes.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
@@ -86,13 +87,13 @@ impl Pace {
 /// A tenant's live receivers and its API accounts, read once per batch of jobs.
 struct Directory {
     /// By id.
-    receivers: BTreeMap<String, Receiver>,
-    accounts: BTreeMap<String, ApiAccount>,
+    receivers: BTreeMap<String, Arc<Receiver>>,
+    accounts: BTreeMap<String, Arc<ApiAccount>>,
 }
 
 /// A batch of fan-out jobs with what they need from the store.
 struct Batch {
-    jobs: Vec<(FanoutJob, Option<Event>)>,
+    jobs: Vec<(FanoutJob, Option<Arc<Event>>)>,
     tenants: BTreeMap<String, Directory>,
 }
 
@@ -111,17 +112,17 @@ fn load_batch(
                 receivers: store
                     .receivers(&job.tenant, false)?
                     .into_iter()
-                    .map(|r| (r.id.clone(), r))
+                    .map(|r| (r.id.clone(), Arc::new(r)))
                     .collect(),
                 accounts: store
                     .api_accounts(&job.tenant)?
                     .into_iter()
-                    .map(|a| (a.id.clone(), a))
+                    .map(|a| (a.id.clone(), Arc::new(a)))
                     .collect(),
             };
             batch.tenants.insert(job.tenant.clone(), directory);
         }
-        let event = store.event(&job.tenant, &job.event)?;
+        let event = store.event(&job.tenant, &job.event)?.map(Arc::new);
         batch.jobs.push((job, event));
     }
     Ok(batch)
