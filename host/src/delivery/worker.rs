@@ -342,6 +342,10 @@ async fn record(app: App, mut finished: mpsc::Receiver<Finished>) {
             })
             .await;
         open_jobs.settle(&jobs, stored);
+        if !stored && !jobs.is_empty() {
+            // Their jobs run again: the router may be waiting for a publish.
+            app.fanout_ready.notify_one();
+        }
         match saved {
             // The worker may be asleep until a later time, or for good.
             Ok(()) if queued_again => app.deliveries_ready.notify_one(),
