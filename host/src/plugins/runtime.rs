@@ -323,7 +323,10 @@ impl Runtime {
             return;
         }
         let mut warm = plugin.warm.lock().unwrap_or_else(|e| e.into_inner());
-        let idle = warm.entry(Arc::from(tenant)).or_default();
+        let idle = match warm.get_mut(tenant) {
+            Some(idle) => idle,
+            None => warm.entry(Arc::from(tenant)).or_default(),
+        };
         if idle.len() < self.warm_instances {
             idle.push(instance);
         }
@@ -386,6 +389,8 @@ async fn with_deadline<F: Future>(budget: Duration, wait: &HostWait, fut: F) -> 
     tokio::pin!(fut);
     loop {
         tokio::select! {
+            // Most calls finish on their first poll: then the timer is never registered.
+            biased;
             out = &mut fut => return Some(out),
             () = tokio::time::sleep_until(deadline) => {
                 let now = tokio::time::Instant::now();
