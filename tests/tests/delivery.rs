@@ -239,6 +239,35 @@ async fn an_event_cut_off_mid_fan_out_is_finished_after_a_restart_without_resend
 }
 
 #[tokio::test]
+async fn a_restart_sends_nothing_again_and_no_older_event_to_a_newer_receiver() {
+    let server = TestServer::start().await;
+    let api = server.api().await;
+    let (early, late) = (TestReceiver::start().await, TestReceiver::start().await);
+    let account = server.admin.api_account.id.clone();
+    api.add_receiver(websub(&early.url, &account, &["Cases.*"]))
+        .await;
+    api.publish("Cases.Update", json!(null), json!({"n": 1}))
+        .await;
+    let first = early.next(WAIT).await;
+    let id = first.header("webhook-id").expect("webhook-id").to_owned();
+    delivery_when(&api, &id, "delivered").await;
+    api.add_receiver(websub(&late.url, &account, &["Cases.*"]))
+        .await;
+
+    // The restart replays the publish journal: every journaled event's fan-out runs
+    // again, and must make nothing it made before nor reach a receiver created since.
+    let server = server.restart(None).await;
+    let admin = &server.admin.api_account;
+    let api = (server.api_as(&admin.id, &admin.token, &admin.totp_secret, 1)).await;
+    api.publish("Cases.Update", json!(null), json!({"n": 2}))
+        .await;
+    assert_eq!(early.next(WAIT).await.json()["n"], 2);
+    assert_eq!(late.next(WAIT).await.json()["n"], 2);
+    assert!(early.nothing_within(Duration::from_secs(1)).await);
+    assert!(late.nothing_within(Duration::from_secs(1)).await);
+}
+
+#[tokio::test]
 async fn metrics_count_events_and_outcomes() {
     let server = TestServer::start().await;
     let api = server.api().await;

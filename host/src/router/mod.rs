@@ -210,7 +210,8 @@ pub async fn fan_out_pending(app: &App, pace: &mut Pace) -> Result<Round, crate:
 }
 
 /// The deliveries `event` makes that are not stored yet (all of them, unless its job ran
-/// before a crash).
+/// before a restart). Its subscribers are the receivers that existed when it was
+/// published, so a job that runs again never reaches a receiver created since.
 async fn deliveries_for(
     app: &App,
     directory: &Directory,
@@ -218,11 +219,10 @@ async fn deliveries_for(
 ) -> Result<Vec<Delivery>, crate::store::Error> {
     let wire = to_plugin_event(event);
     let mut out = Vec::new();
-    for receiver in directory
-        .receivers
-        .values()
-        .filter(|r| r.topics.iter().any(|p| topics::matches(p, &event.topic)))
-    {
+    for receiver in directory.receivers.values().filter(|r| {
+        r.created_at <= event.occurred_at
+            && r.topics.iter().any(|p| topics::matches(p, &event.topic))
+    }) {
         let id = delivery_id(&event.id, &receiver.id);
         if app.quick(|s| s.has_delivery(&event.tenant, &id))? {
             continue;

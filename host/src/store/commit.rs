@@ -1,11 +1,10 @@
-//! Group commit: concurrent writers share one transaction and one sync to disk.
+//! Group commit: concurrent writers share one round of writes and one sync to disk.
 //!
 //! A publisher hands its event to [`GroupCommit::publish`]; a writer that made its change
 //! itself awaits [`GroupCommit::flush`]. One background task works in a loop: every
-//! request that arrived while it was busy is served by its next round, which stores all
-//! waiting events in one transaction and appends them to the [`Journal`] with one sync,
-//! so N concurrent publishers cost one transaction and one `fdatasync` instead of N of
-//! each. A round with flush requests, or one that finds the journal grown past
+//! request that arrived while it was busy is served by its next round, which writes all
+//! waiting events to the store and appends them to the [`Journal`] with one sync, so N
+//! concurrent publishers cost one `fdatasync` instead of N. A round with flush requests, or one that finds the journal grown past
 //! [`CHECKPOINT_BYTES`], flushes the store and starts the journal over.
 
 use std::sync::{Arc, Mutex};

@@ -1,12 +1,14 @@
 //! The publish journal: what makes an acknowledged event durable.
 //!
-//! Every round of the group commit stores its events in sled, appends them to this file
-//! and syncs it (`fdatasync`) before anyone hears 202. A sync of a small append takes a
-//! fraction of a millisecond, where a flush of sled writes out every page changed since
-//! the last one (deliveries, attempts, queue) and took up to 20 ms at the tail. sled then
-//! flushes on its own schedule; at start, records whose events sled lost in a crash are
-//! stored again ([`Store::publish`] leaves an event it already has as it is). Once sled
-//! has flushed everything journaled, the file starts over ([`Journal::reset`]).
+//! Every round of the group commit writes its events to sled (plain writes, no
+//! transaction), appends them to this file and syncs it (`fdatasync`) before anyone hears
+//! 202. A sync of a small append takes a fraction of a millisecond, where a flush of sled
+//! writes out every page changed since the last one (deliveries, attempts, queue) and
+//! took up to 20 ms at the tail. sled then flushes on its own schedule; at start, every
+//! record is published again ([`recover`]): what sled lost of a round in a crash is
+//! written again, and every journaled event's fan-out runs again, making only the
+//! deliveries that are not stored. Once sled has flushed everything journaled, the file
+//! starts over ([`Journal::reset`]).
 //!
 //! A record is `length (u32 LE) ‖ CRC-32 of the payload (u32 LE) ‖ payload` (a batch of
 //! publications as JSON). Reading stops at the first record that is torn or does not
@@ -122,8 +124,9 @@ fn record_at(bytes: &[u8], at: usize) -> Option<(Vec<Publication>, usize)> {
     Some((batch, at + HEADER + length))
 }
 
-/// Stores again the events of `journal` that the store lost in a crash, flushes, and
-/// empties the journal. Returns how many publications the journal held.
+/// Publishes the records of `journal` again (what the store lost in a crash is written
+/// again; every fan-out job is set again), flushes, and empties the journal. Returns how
+/// many publications the journal held.
 pub fn recover(store: &dyn Store, path: &Path) -> Result<(Journal, usize)> {
     let (mut journal, publications) = Journal::open(path)?;
     if !publications.is_empty() {
@@ -201,11 +204,12 @@ mod tests {
     }
 
     #[test]
-    fn recovery_stores_only_what_the_store_lost() {
+    fn recovery_stores_what_the_store_lost_and_sets_every_job_again() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = super::super::SledStore::open(&dir.path().join("store")).expect("store");
         let path = dir.path().join("journal");
-        // evt_1 reached the store and was fanned out (its job is done); evt_2 was lost.
+        // evt_1 reached the store and was fanned out (its job is done); evt_2 was lost,
+        // all but its idempotency key.
         store.publish(&[publication("evt_1")]).expect("publish");
         let done = super::super::FanoutDone {
             job: super::super::FanoutJob {
@@ -216,6 +220,8 @@ mod tests {
             ends: true,
         };
         store.complete_fanout(&[done]).expect("fan-out");
+        store.publish(&[publication("evt_2")]).expect("publish");
+        store.forget_event("t", "evt_2");
         let (mut journal, _) = Journal::open(&path).expect("open");
         journal
             .append(&[publication("evt_1"), publication("evt_2")])
@@ -225,11 +231,14 @@ mod tests {
         let (journal, count) = recover(&store, &path).expect("recover");
         assert_eq!(count, 2);
         assert!(journal.is_empty());
-        assert!(store.event("t", "evt_2").expect("read").is_some());
+        assert!(
+            store.event("t", "evt_2").expect("read").is_some(),
+            "its own idempotency key does not stop evt_2 from being stored again"
+        );
         assert_eq!(
             pending_jobs(&store),
-            ["evt_2"],
-            "evt_1 is not fanned out again"
+            ["evt_1", "evt_2"],
+            "evt_1's job may have been lost with the round: it runs again"
         );
         assert!(Journal::open(&path).expect("reopen").1.is_empty());
     }

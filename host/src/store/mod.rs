@@ -212,10 +212,12 @@ pub trait Store: Send + Sync + 'static {
     /// A tenant's receivers, oldest first.
     fn receivers(&self, tenant: &str, include_deleted: bool) -> Result<Vec<Receiver>>;
 
-    /// Stores events and their fan-out jobs, all in one transaction. An event whose
-    /// idempotency key its scope already used (before or earlier in `batch`) is not
-    /// stored: its outcome names the first event. An event already stored (the journal
-    /// replayed after a crash) is left as it is, its fan-out job too.
+    /// Stores events and their fan-out jobs. An event whose idempotency key its scope
+    /// already used for another event (before or earlier in `batch`) is not stored: its
+    /// outcome names the first event. Not atomic: the caller journals `batch` and, after
+    /// a crash, calls this again with it. An event already stored is left as it is, but
+    /// its fan-out job is set again, since it may have been lost with the rest of the
+    /// round; a job that had run makes no delivery twice (see [`Store::has_delivery`]).
     fn publish(&self, batch: &[Publication]) -> Result<Vec<Published>>;
     /// An event of a tenant.
     fn event(&self, tenant: &str, id: &str) -> Result<Option<Event>>;
