@@ -20,7 +20,7 @@ fn websub(url: &str, account: &str, topics: &[&str]) -> Value {
 
 async fn delivery_when(api: &Api, id: &str, status: &str) -> Value {
     eventually(WAIT, || async {
-        let d = api.get(&format!("/deliveries/{id}")).await;
+        let d = api.logged_delivery(id).await?;
         (d["status"] == status).then_some(d)
     })
     .await
@@ -82,7 +82,7 @@ async fn a_delivery_can_be_resent_with_the_same_webhook_id() {
     assert_eq!(again.header("webhook-id"), Some(id.as_str()));
     assert_eq!(again.body, first.body);
     let delivery = eventually(WAIT, || async {
-        let d = api.get(&format!("/deliveries/{id}")).await;
+        let d = api.logged_delivery(&id).await?;
         (d["attempts"].as_array().map(Vec::len) == Some(2)).then_some(d)
     })
     .await;
@@ -329,7 +329,7 @@ async fn retention_prunes_old_bodies_but_keeps_the_log() {
         .advance(Duration::from_secs(25 * 3600));
     let api = server.api().await;
     let pruned = eventually(WAIT, || async {
-        let d = api.get(&format!("/deliveries/{id}")).await;
+        let d = api.logged_delivery(&id).await?;
         (d["body_pruned"] == true).then_some(d)
     })
     .await;

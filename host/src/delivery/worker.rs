@@ -237,6 +237,7 @@ async fn run_attempt(
                 receiver,
                 parties.event,
                 parties.account,
+                job.is_none(),
             )
             .await
         }
@@ -382,6 +383,7 @@ async fn send(
     receiver: &Receiver,
     event: Option<Arc<Event>>,
     account: Option<Arc<ApiAccount>>,
+    authorize_again: bool,
 ) -> Outcome {
     let started = app.now();
     let failed_attempt = |error: String| Attempt {
@@ -400,17 +402,21 @@ async fn send(
         );
     };
     // Authorization is checked again at send time: scopes may have changed since fan-out.
-    match router::authorize(app, receiver, &account, &router::to_plugin_event(&event)).await {
-        Ok(true) => {}
-        Ok(false) => {
-            return Outcome::Final(
-                DeliveryStatus::Unauthorized,
-                format!("API account {} may not see this event", account.id),
-            );
-        }
-        Err(e) => {
-            app.metrics.plugin_failed();
-            return Outcome::Tried(failed_attempt(format!("authorization filter: {e}")));
+    // A fresh hand-off is the exception: fan-out authorized it a moment ago, on these very
+    // receiver, account and event.
+    if authorize_again {
+        match router::authorize(app, receiver, &account, &router::to_plugin_event(&event)).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Outcome::Final(
+                    DeliveryStatus::Unauthorized,
+                    format!("API account {} may not see this event", account.id),
+                );
+            }
+            Err(e) => {
+                app.metrics.plugin_failed();
+                return Outcome::Tried(failed_attempt(format!("authorization filter: {e}")));
+            }
         }
     }
 
