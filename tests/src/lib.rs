@@ -430,22 +430,6 @@ impl Api {
         body
     }
 
-    /// `GET /deliveries/{id}`, or `None` while the log does not show it yet: a delivery
-    /// handed straight to the worker is stored when its first attempt ends, a moment
-    /// after its receiver got it.
-    pub async fn logged_delivery(&self, id: &str) -> Option<Value> {
-        let path = format!("/deliveries/{id}");
-        let (status, body) = self
-            .call(reqwest::Method::GET, &path, None)
-            .await
-            .expect("GET");
-        match status {
-            404 => None,
-            200 => Some(body),
-            _ => panic!("GET {path}: {status} {body}"),
-        }
-    }
-
     /// `POST` with a JSON body, expecting `expect`.
     pub async fn post(&self, path: &str, body: Value, expect: u16) -> Value {
         let (status, answer) = self

@@ -119,7 +119,7 @@ pub async fn for_receiver(
     tag = "Webhook log",
     summary = "One delivery with its request body and every attempt",
     params(("tenant" = String, Path, description = "The tenant name"), ("id" = String, Path, description = "The resource id")),
-    responses((status = 200, description = "The delivery", body = Delivery), (status = 401, description = "Missing, expired or other-tenant access token", body = ErrorBody), (status = 403, description = "The caller lacks the permission", body = ErrorBody), (status = 404, description = "No such resource in this tenant", body = ErrorBody)),
+    responses((status = 200, description = "The delivery; one whose first attempt is still under way shows as `pending`, with no attempt yet", body = Delivery), (status = 401, description = "Missing, expired or other-tenant access token", body = ErrorBody), (status = 403, description = "The caller lacks the permission", body = ErrorBody), (status = 404, description = "No such resource in this tenant", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn get(
@@ -137,7 +137,7 @@ pub async fn get(
     tag = "Webhook log",
     summary = "Send a delivery again now",
     params(("tenant" = String, Path, description = "The tenant name"), ("id" = String, Path, description = "The resource id")),
-    responses((status = 202, description = "Queued for sending", body = Delivery), (status = 401, description = "Missing, expired or other-tenant access token", body = ErrorBody), (status = 403, description = "The caller lacks the permission", body = ErrorBody), (status = 404, description = "No such resource in this tenant", body = ErrorBody), (status = 409, description = "The receiver was removed", body = ErrorBody)),
+    responses((status = 202, description = "Queued for sending", body = Delivery), (status = 401, description = "Missing, expired or other-tenant access token", body = ErrorBody), (status = 403, description = "The caller lacks the permission", body = ErrorBody), (status = 404, description = "No such resource in this tenant", body = ErrorBody), (status = 409, description = "The receiver was removed, or the delivery's first attempt is still under way", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn resend(

@@ -4,7 +4,8 @@
 //! Deliveries reach the worker two ways. The router hands a fresh delivery over directly
 //! when a slot is free at once ([`Dispatch::reserve`], [`Dispatch::hand_off`]); it is not
 //! stored until its attempt ends, its fan-out job stays open meanwhile
-//! ([`Dispatch::open_jobs`]), and it comes with its receiver, API account and event, so
+//! ([`Dispatch::open_jobs`]), a lookup by its id answers from a copy kept until then
+//! ([`Dispatch::unlogged`]), and it comes with its receiver, API account and event, so
 //! the attempt starts without touching the store. Everything else waits in
 //! the store's queue, which hands out only what each receiver has room for
 //! ([`Dispatch::room`]). The router fans out only while slots are free
@@ -132,6 +133,9 @@ pub struct Dispatch {
     /// should then wake the worker to claim again.
     starved: Arc<AtomicBool>,
     open_jobs: OpenJobs,
+    /// Fresh deliveries handed to the worker and not stored yet, by `tenant/id`, as they
+    /// were handed over, so the log can answer for them meanwhile.
+    unlogged: Mutex<HashMap<String, Delivery>>,
 }
 
 impl Dispatch {
@@ -146,6 +150,7 @@ impl Dispatch {
             handoffs,
             starved: Arc::default(),
             open_jobs: OpenJobs::default(),
+            unlogged: Mutex::default(),
         };
         (dispatch, received)
     }
@@ -214,11 +219,38 @@ impl Dispatch {
         }
     }
 
-    /// Gives a fresh delivery to the worker; its job must be open.
+    /// Gives a fresh delivery to the worker; its job must be open. Until the delivery is
+    /// stored ([`Self::logged`]), [`Self::unlogged`] shows it as it was handed over.
     pub fn hand_off(&self, handoff: Handoff) {
+        let key = unlogged_key(&handoff.delivery.tenant, &handoff.delivery.id);
+        self.unlogged_deliveries()
+            .insert(key.clone(), handoff.delivery.clone());
         // The worker is gone only at shutdown: the job stays pending in the store and
         // runs again at the next start.
-        let _ = self.handoffs.send(handoff);
+        if self.handoffs.send(handoff).is_err() {
+            self.unlogged_deliveries().remove(&key);
+        }
+    }
+
+    /// A fresh delivery of `tenant` that is with the worker and not stored yet, as it
+    /// was handed over (pending, no attempt yet).
+    pub fn unlogged(&self, tenant: &str, id: &str) -> Option<Delivery> {
+        self.unlogged_deliveries()
+            .get(&unlogged_key(tenant, id))
+            .cloned()
+    }
+
+    /// Fresh deliveries whose record was written, or failed to be (their job runs again
+    /// and hands them over again).
+    pub fn logged(&self, deliveries: &[Delivery]) {
+        let mut unlogged = self.unlogged_deliveries();
+        for delivery in deliveries {
+            unlogged.remove(&unlogged_key(&delivery.tenant, &delivery.id));
+        }
+    }
+
+    fn unlogged_deliveries(&self) -> MutexGuard<'_, HashMap<String, Delivery>> {
+        self.unlogged.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The fan-out jobs whose handed-off deliveries are not stored yet.
@@ -253,6 +285,10 @@ impl Dispatch {
     pub fn take_starved(&self) -> bool {
         self.starved.swap(false, Ordering::AcqRel)
     }
+}
+
+fn unlogged_key(tenant: &str, id: &str) -> String {
+    format!("{tenant}/{id}")
 }
 
 #[cfg(test)]

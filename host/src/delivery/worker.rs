@@ -333,15 +333,17 @@ async fn record(app: App, mut finished: mpsc::Receiver<Finished>) {
             }
         }
         let now = app.now();
-        let (stored, saved) = app
+        let (stored, saved, recorded) = app
             .blocking(move |s| {
                 let stored = s.finish_attempts(&recorded);
                 (
                     stored.is_ok(),
                     stored.and_then(|()| unsubscribe(s, gone, now)),
+                    recorded,
                 )
             })
             .await;
+        app.dispatch.logged(&recorded.fresh);
         open_jobs.settle(&jobs, stored);
         if !stored && !jobs.is_empty() {
             // Their jobs run again: the router may be waiting for a publish.

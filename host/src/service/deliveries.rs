@@ -21,18 +21,33 @@ pub async fn list(app: &App, tenant: &str, mut query: DeliveryQuery) -> Result<V
     Ok(app.blocking(move |s| s.deliveries(&t, &query)).await?)
 }
 
-/// One delivery with its body and every attempt.
+/// One delivery with its body and every attempt. A fresh one whose first attempt has
+/// not ended is not stored yet: it is shown as it was handed to the worker.
 pub async fn get(app: &App, tenant: &str, id: &str) -> Result<Delivery> {
+    // The worker's first, then the store: one stored meanwhile is found in the store.
+    match app.dispatch.unlogged(tenant, id) {
+        Some(sending) => Ok(sending),
+        None => stored(app, tenant, id).await,
+    }
+}
+
+async fn stored(app: &App, tenant: &str, id: &str) -> Result<Delivery> {
     let (t, i) = (tenant.to_owned(), id.to_owned());
     app.blocking(move |s| s.delivery(&t, &i))
         .await?
         .ok_or_else(|| Error::NotFound(format!("delivery {id}")))
 }
 
-/// Sends a delivery again now, whatever its status, unless its receiver was removed.
-/// The retry schedule starts over; the attempts so far stay in the log.
+/// Sends a delivery again now, whatever its status, unless its receiver was removed or
+/// its first attempt is still under way. The retry schedule starts over; the attempts so
+/// far stay in the log.
 pub async fn resend(app: &App, tenant: &str, id: &str) -> Result<Delivery> {
-    let mut delivery = get(app, tenant, id).await?;
+    if app.dispatch.unlogged(tenant, id).is_some() {
+        return Err(Error::Conflict(format!(
+            "delivery {id} is being sent; resend it once its first attempt has ended"
+        )));
+    }
+    let mut delivery = stored(app, tenant, id).await?;
     let (t, r) = (tenant.to_owned(), delivery.receiver.clone());
     let receiver = app.blocking(move |s| s.receiver(&t, &r)).await?;
     if !receiver.is_some_and(|r| r.is_live()) {
