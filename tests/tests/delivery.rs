@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use switchyard_tests::{Api, Options, TestReceiver, TestServer, eventually};
+use switchyard_tests::{Api, Options, Received, TestReceiver, TestServer, eventually};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -24,6 +24,19 @@ async fn delivery_when(api: &Api, id: &str, status: &str) -> Value {
         (d["status"] == status).then_some(d)
     })
     .await
+}
+
+/// Subscribes `receiver` to `Cases.*` for `account`, publishes `{"n": 1}`, and waits
+/// until the log shows its delivery delivered. Returns the webhook and its id.
+async fn deliver_one(api: &Api, account: &str, receiver: &TestReceiver) -> (Received, String) {
+    api.add_receiver(websub(&receiver.url, account, &["Cases.*"]))
+        .await;
+    api.publish("Cases.Update", json!(null), json!({"n": 1}))
+        .await;
+    let webhook = receiver.next(WAIT).await;
+    let id = webhook.header("webhook-id").expect("webhook-id").to_owned();
+    delivery_when(api, &id, "delivered").await;
+    (webhook, id)
 }
 
 #[tokio::test]
@@ -65,13 +78,7 @@ async fn a_delivery_can_be_resent_with_the_same_webhook_id() {
     let api = server.api().await;
     let receiver = TestReceiver::start().await;
     let account = server.admin.api_account.id.clone();
-    api.add_receiver(websub(&receiver.url, &account, &["Cases.*"]))
-        .await;
-    api.publish("Cases.Update", json!(null), json!({"n": 1}))
-        .await;
-    let first = receiver.next(WAIT).await;
-    let id = first.header("webhook-id").expect("id").to_owned();
-    delivery_when(&api, &id, "delivered").await;
+    let (first, id) = deliver_one(&api, &account, &receiver).await;
 
     let (status, _) = api
         .call(Method::POST, &format!("/deliveries/{id}/resend"), None)
@@ -278,13 +285,7 @@ async fn a_restart_sends_nothing_again_and_no_older_event_to_a_newer_receiver() 
     let api = server.api().await;
     let (early, late) = (TestReceiver::start().await, TestReceiver::start().await);
     let account = server.admin.api_account.id.clone();
-    api.add_receiver(websub(&early.url, &account, &["Cases.*"]))
-        .await;
-    api.publish("Cases.Update", json!(null), json!({"n": 1}))
-        .await;
-    let first = early.next(WAIT).await;
-    let id = first.header("webhook-id").expect("webhook-id").to_owned();
-    delivery_when(&api, &id, "delivered").await;
+    deliver_one(&api, &account, &early).await;
     api.add_receiver(websub(&late.url, &account, &["Cases.*"]))
         .await;
 
