@@ -128,7 +128,7 @@ impl Server {
     }
 
     /// Serves on `listener` until `shutdown` completes, then stops accepting, lets
-    /// deliveries in flight finish and flushes the store.
+    /// deliveries in flight finish, flushes the store and empties the publish journal.
     pub async fn run(
         self,
         listener: TcpListener,
@@ -204,10 +204,9 @@ impl Server {
         let _ = router_task.await;
         let _ = worker_task.await;
         let _ = jobs_task.await;
-        let store = app.store.clone();
-        tokio::task::spawn_blocking(move || store.flush())
-            .await
-            .context("flush task")??;
+        // Flushing through the committer also empties the journal, so the next start has
+        // nothing to replay.
+        app.commit.flush().await.context("cannot flush the store")?;
         tracing::info!("stopped");
         served.context("the HTTP server failed")
     }

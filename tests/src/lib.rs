@@ -264,6 +264,19 @@ impl TestServer {
         Self::launch(config, admin, clock, data).await
     }
 
+    /// Stops the host gracefully and starts a new one on the same data dir with the publish
+    /// journal as it was before the stop (a graceful stop empties it): a restart after a
+    /// crash in which the store kept every write, so every journaled event is replayed.
+    pub async fn restart_replaying_the_journal(mut self) -> Self {
+        let journal = switchyard::journal_path(&self.config);
+        let kept = std::fs::read(&journal).expect("read the publish journal");
+        assert!(!kept.is_empty(), "nothing journaled to replay");
+        self.shutdown().await;
+        std::fs::write(&journal, kept).expect("put the publish journal back");
+        let (config, admin, data) = (self.config.clone(), self.admin.clone(), self.data.clone());
+        Self::launch(config, admin, None, data).await
+    }
+
     /// Stops the host gracefully.
     pub async fn shutdown(&mut self) {
         if let Some(stop) = self.stop.take() {

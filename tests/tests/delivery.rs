@@ -280,7 +280,7 @@ async fn a_webhook_being_sent_can_be_looked_up_by_its_id() {
 }
 
 #[tokio::test]
-async fn a_restart_sends_nothing_again_and_no_older_event_to_a_newer_receiver() {
+async fn a_replay_sends_nothing_again_and_no_older_event_to_a_newer_receiver() {
     let server = TestServer::start().await;
     let api = server.api().await;
     let (early, late) = (TestReceiver::start().await, TestReceiver::start().await);
@@ -289,9 +289,9 @@ async fn a_restart_sends_nothing_again_and_no_older_event_to_a_newer_receiver() 
     api.add_receiver(websub(&late.url, &account, &["Cases.*"]))
         .await;
 
-    // The restart replays the publish journal: every journaled event's fan-out runs
-    // again, and must make nothing it made before nor reach a receiver created since.
-    let server = server.restart(None).await;
+    // Replaying the publish journal runs every journaled event's fan-out again, which
+    // must make nothing it made before nor reach a receiver created since.
+    let server = server.restart_replaying_the_journal().await;
     let admin = &server.admin.api_account;
     let api = (server.api_as(&admin.id, &admin.token, &admin.totp_secret, 1)).await;
     api.publish("Cases.Update", json!(null), json!({"n": 2}))
@@ -300,6 +300,23 @@ async fn a_restart_sends_nothing_again_and_no_older_event_to_a_newer_receiver() 
     assert_eq!(late.next(WAIT).await.json()["n"], 2);
     assert!(early.nothing_within(Duration::from_secs(1)).await);
     assert!(late.nothing_within(Duration::from_secs(1)).await);
+}
+
+#[tokio::test]
+async fn a_graceful_stop_leaves_nothing_to_replay() {
+    let mut server = TestServer::start().await;
+    let api = server.api().await;
+    api.publish("Cases.Update", json!(null), json!({"n": 1}))
+        .await;
+    let journal = switchyard::journal_path(&server.config);
+    let size = || std::fs::metadata(&journal).expect("publish journal").len();
+    assert!(size() > 0, "the event is journaled");
+    server.shutdown().await;
+    assert_eq!(
+        size(),
+        0,
+        "the stop flushed the store and emptied the journal"
+    );
 }
 
 #[tokio::test]

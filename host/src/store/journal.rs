@@ -7,8 +7,9 @@
 //! took up to 20 ms at the tail. sled then flushes on its own schedule; at start, every
 //! record is published again ([`recover`]): what sled lost of a round in a crash is
 //! written again, and every journaled event's fan-out runs again, making only the
-//! deliveries that are not stored. Once sled has flushed everything journaled, the file
-//! starts over ([`Journal::reset`]).
+//! deliveries that are not stored. Once sled has flushed everything journaled (at a
+//! checkpoint, at a flush a writer asked for, at a graceful stop), the file starts over
+//! ([`Journal::reset`]), so a restart after a graceful stop replays nothing.
 //!
 //! A record is `length (u32 LE) ‖ CRC-32 of the payload (u32 LE) ‖ payload` (a batch of
 //! publications as JSON). Reading stops at the first record that is torn or does not
