@@ -306,11 +306,28 @@ struct Finished {
 /// Finished attempts most stored in one transaction.
 const RECORD_BATCH: usize = 512;
 
+/// How long a small batch of finished attempts waits for more. At a steady trickle each
+/// attempt would otherwise cost a transaction of its own, and sled writes and syncs its
+/// log buffer twice per transaction, whatever its size. A delivery waiting here is found
+/// by its id all the same (`Dispatch::unlogged`).
+const RECORD_LINGER: Duration = Duration::from_millis(5);
+
+/// Batches at least this large are stored without waiting.
+const RECORD_LINGER_BELOW: usize = 32;
+
 /// Stores finished attempts, all that finished meanwhile in one transaction, until every
 /// sender is gone.
 async fn record(app: App, mut finished: mpsc::Receiver<Finished>) {
     let mut batch = Vec::new();
     while finished.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        if batch.len() < RECORD_LINGER_BELOW {
+            tokio::time::sleep(RECORD_LINGER).await;
+            while batch.len() < RECORD_BATCH
+                && let Ok(more) = finished.try_recv()
+            {
+                batch.push(more);
+            }
+        }
         let queued_again = batch.iter().any(|f| f.delivery.next_attempt_at.is_some());
         let gone: Vec<(String, String)> = batch
             .iter()
