@@ -258,23 +258,34 @@ impl TestServer {
     }
 
     /// Stops the host gracefully and starts a new one on the same data dir.
-    pub async fn restart(mut self, clock: Option<Arc<ManualClock>>) -> Self {
-        self.shutdown().await;
-        let (config, admin, data) = (self.config.clone(), self.admin.clone(), self.data.clone());
-        Self::launch(config, admin, clock, data).await
+    pub async fn restart(self, clock: Option<Arc<ManualClock>>) -> Self {
+        self.relaunch(clock, |_| {}).await
     }
 
     /// Stops the host gracefully and starts a new one on the same data dir with the publish
     /// journal as it was before the stop (a graceful stop empties it): a restart after a
     /// crash in which the store kept every write, so every journaled event is replayed.
-    pub async fn restart_replaying_the_journal(mut self) -> Self {
+    pub async fn restart_replaying_the_journal(self) -> Self {
         let journal = switchyard::journal_path(&self.config);
         let kept = std::fs::read(&journal).expect("read the publish journal");
         assert!(!kept.is_empty(), "nothing journaled to replay");
+        self.relaunch(None, move |_| {
+            std::fs::write(&journal, kept).expect("put the publish journal back");
+        })
+        .await
+    }
+
+    /// Stops the host gracefully, runs `meanwhile` on its config, and starts a new one
+    /// on the same data dir.
+    async fn relaunch(
+        mut self,
+        clock: Option<Arc<ManualClock>>,
+        meanwhile: impl FnOnce(&Config),
+    ) -> Self {
         self.shutdown().await;
-        std::fs::write(&journal, kept).expect("put the publish journal back");
+        meanwhile(&self.config);
         let (config, admin, data) = (self.config.clone(), self.admin.clone(), self.data.clone());
-        Self::launch(config, admin, None, data).await
+        Self::launch(config, admin, clock, data).await
     }
 
     /// Stops the host gracefully.

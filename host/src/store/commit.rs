@@ -4,8 +4,9 @@
 //! itself awaits [`GroupCommit::flush`]. One background task works in a loop: every
 //! request that arrived while it was busy is served by its next round, which writes all
 //! waiting events to the store and appends them to the [`Journal`] with one sync, so N
-//! concurrent publishers cost one `fdatasync` instead of N. A round with flush requests, or one that finds the journal grown past
-//! [`CHECKPOINT_BYTES`], flushes the store and starts the journal over.
+//! concurrent publishers cost one `fdatasync` instead of N. A round with flush requests,
+//! or one that finds the journal grown past [`CHECKPOINT_BYTES`], flushes the store and
+//! starts the journal over.
 
 use std::sync::{Arc, Mutex};
 
