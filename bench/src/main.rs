@@ -5,6 +5,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 
+/// The allocator `switchyard serve` ships with: the host under test runs in this
+/// executable (`--host-config`), and the baseline gets the same one.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Benchmarks Switchyard against a plain HTTP client on this machine's loopback.
 #[derive(Debug, Parser)]
 struct Args {
