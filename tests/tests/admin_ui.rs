@@ -100,8 +100,10 @@ async fn an_administrator_adds_a_websub_receiver_sees_its_log_and_removes_it() {
     assert!(got.header("x-hub-signature").is_some());
     let delivery_id = got.header("webhook-id").expect("Webhook-Id").to_owned();
 
-    browser.goto(&page("/admin/log")).await;
+    // The log lists a delivery once its attempt is recorded, a moment after the webhook
+    // arrived: load the page again until it is there.
     eventually(WAIT, || async {
+        browser.goto(&page("/admin/log")).await;
         browser.source().await.contains(&delivery_id).then_some(())
     })
     .await;

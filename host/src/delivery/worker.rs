@@ -308,9 +308,10 @@ const RECORD_BATCH: usize = 512;
 
 /// How long a small batch of finished attempts waits for more. At a steady trickle each
 /// attempt would otherwise cost a transaction of its own, and sled writes and syncs its
-/// log buffer twice per transaction, whatever its size. A delivery waiting here is found
-/// by its id all the same (`Dispatch::unlogged`).
-const RECORD_LINGER: Duration = Duration::from_millis(5);
+/// log buffer twice per transaction, whatever its size: at 1,000 events/s a 20 ms wait
+/// took 5 % less host CPU per event than 5 ms. A delivery waiting here is found by its
+/// id all the same (`Dispatch::unlogged`).
+const RECORD_LINGER: Duration = Duration::from_millis(20);
 
 /// Batches at least this large are stored without waiting.
 const RECORD_LINGER_BELOW: usize = 32;
