@@ -259,7 +259,7 @@ impl TestServer {
 
     /// Stops the host gracefully and starts a new one on the same data dir.
     pub async fn restart(self, clock: Option<Arc<ManualClock>>) -> Self {
-        self.relaunch(clock, |_| {}).await
+        self.relaunch(clock, || {}).await
     }
 
     /// Stops the host gracefully and starts a new one on the same data dir with the publish
@@ -269,21 +269,17 @@ impl TestServer {
         let journal = switchyard::journal_path(&self.config);
         let kept = std::fs::read(&journal).expect("read the publish journal");
         assert!(!kept.is_empty(), "nothing journaled to replay");
-        self.relaunch(None, move |_| {
+        self.relaunch(None, move || {
             std::fs::write(&journal, kept).expect("put the publish journal back");
         })
         .await
     }
 
-    /// Stops the host gracefully, runs `meanwhile` on its config, and starts a new one
-    /// on the same data dir.
-    async fn relaunch(
-        mut self,
-        clock: Option<Arc<ManualClock>>,
-        meanwhile: impl FnOnce(&Config),
-    ) -> Self {
+    /// Stops the host gracefully, runs `meanwhile`, and starts a new one on the same data
+    /// dir.
+    async fn relaunch(mut self, clock: Option<Arc<ManualClock>>, meanwhile: impl FnOnce()) -> Self {
         self.shutdown().await;
-        meanwhile(&self.config);
+        meanwhile();
         let (config, admin, data) = (self.config.clone(), self.admin.clone(), self.data.clone());
         Self::launch(config, admin, clock, data).await
     }
