@@ -18,7 +18,7 @@ use switchyard::clock::{Clock, ManualClock, SharedClock, SystemClock};
 use switchyard::config::Config;
 use switchyard::service::tenants::Initialized;
 use switchyard::store::Store;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot, watch};
 
 /// An RFC 6238 TOTP code (SHA-1, 6 digits, 30 s) computed here, not by the host.
 pub fn totp_code(secret_b32: &str, unix_ms: u64) -> String {
@@ -85,7 +85,7 @@ pub struct TestReceiver {
     /// Where it listens.
     pub url: String,
     status: Arc<AtomicU16>,
-    hang: Arc<std::sync::atomic::AtomicBool>,
+    hang: Arc<watch::Sender<bool>>,
     rx: Mutex<mpsc::UnboundedReceiver<Received>>,
 }
 
@@ -93,16 +93,15 @@ impl TestReceiver {
     /// Starts a receiver answering 200.
     pub async fn start() -> Self {
         let status = Arc::new(AtomicU16::new(200));
-        let hang = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let hang = Arc::new(watch::Sender::new(false));
         let (tx, rx) = mpsc::unbounded_channel();
         let (answer, hanging) = (status.clone(), hang.clone());
         let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
-            let (tx, answer, hanging) = (tx.clone(), answer.clone(), hanging.clone());
+            let (tx, answer, mut hanging) = (tx.clone(), answer.clone(), hanging.subscribe());
             async move {
                 let _ = tx.send(Received { headers, body });
-                if hanging.load(Ordering::SeqCst) {
-                    std::future::pending::<()>().await;
-                }
+                // Held until released (or the sender gives up).
+                let _ = hanging.wait_for(|hang| !hang).await;
                 let status =
                     StatusCode::from_u16(answer.load(Ordering::SeqCst)).unwrap_or(StatusCode::OK);
                 // Redirects point at a place that must never be followed.
@@ -127,9 +126,15 @@ impl TestReceiver {
         self.status.store(status, Ordering::SeqCst);
     }
 
-    /// Never answers from now on (the connection stays open).
+    /// Holds every request from now on, unanswered with the connection open, until
+    /// [`Self::release`].
     pub fn hang(&self) {
-        self.hang.store(true, Ordering::SeqCst);
+        self.hang.send_replace(true);
+    }
+
+    /// Answers the requests it holds, and every one after.
+    pub fn release(&self) {
+        self.hang.send_replace(false);
     }
 
     /// The next request, waiting at most `within`.

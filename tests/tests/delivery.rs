@@ -199,6 +199,44 @@ async fn a_hanging_receiver_does_not_hold_up_the_others() {
 }
 
 #[tokio::test]
+async fn events_published_while_fan_out_waits_are_each_delivered_once() {
+    // One slot, held by the first webhook: fan-out waits while more events are published
+    // than the router's in-memory feed holds, so it must find them in the store.
+    let server = TestServer::start_with(Options {
+        configure: Some(Box::new(|c| {
+            c.delivery.timeout = Duration::from_secs(120);
+            c.delivery.concurrency = 1;
+            c.delivery.per_receiver_concurrency = 1;
+        })),
+        ..Options::default()
+    })
+    .await;
+    let api = server.api().await;
+    let receiver = TestReceiver::start().await;
+    receiver.hang();
+    let account = server.admin.api_account.id.clone();
+    api.add_receiver(websub(&receiver.url, &account, &["Cases.*"]))
+        .await;
+    api.publish("Cases.Update", json!(null), json!({"n": 0}))
+        .await;
+    receiver.next(WAIT).await;
+    let events = 1_100;
+    for n in 1..=events {
+        api.publish("Cases.Update", json!(null), json!({"n": n}))
+            .await;
+    }
+    receiver.release();
+    let mut seen = vec![0; events + 1];
+    seen[0] = 1;
+    for _ in 0..events {
+        let n = receiver.next(WAIT).await.json()["n"].as_u64().expect("n");
+        seen[usize::try_from(n).expect("n")] += 1;
+    }
+    assert!(seen.iter().all(|&times| times == 1), "{seen:?}");
+    assert!(receiver.nothing_within(Duration::from_millis(500)).await);
+}
+
+#[tokio::test]
 async fn an_event_cut_off_mid_fan_out_is_finished_after_a_restart_without_resending() {
     let server = TestServer::start_with(Options {
         configure: Some(Box::new(|c| {

@@ -63,19 +63,22 @@ impl OpenJobs {
     /// The transaction storing deliveries of `jobs` committed (`stored`) or failed. A job
     /// with nothing left closes: ended if it was stored, and otherwise pending for the
     /// router to run again. A job with deliveries left that lost one runs again once they
-    /// are stored.
-    pub fn settle(&self, jobs: &[FanoutJob], stored: bool) {
+    /// are stored. True when a job closed pending.
+    pub fn settle(&self, jobs: &[FanoutJob], stored: bool) -> bool {
         let mut open = self.jobs();
+        let mut again = false;
         for job in jobs {
             let Some(entry) = open.get_mut(job) else {
                 continue;
             };
             if entry.left == 0 {
+                again |= entry.lost || !stored;
                 open.remove(job);
             } else if !stored {
                 entry.lost = true;
             }
         }
+        again
     }
 }
 
@@ -98,11 +101,11 @@ mod tests {
         assert!(jobs.is_open(&job("e1")));
         assert!(!jobs.is_open(&job("e2")), "nothing handed over");
         assert!(!jobs.recorded(&job("e1")));
-        jobs.settle(&[job("e1")], true);
+        assert!(!jobs.settle(&[job("e1")], true));
         assert!(jobs.is_open(&job("e1")), "one delivery is still out");
         assert!(jobs.recorded(&job("e1")), "the last one ends the job");
         assert!(jobs.is_open(&job("e1")), "until its transaction settles");
-        jobs.settle(&[job("e1")], true);
+        assert!(!jobs.settle(&[job("e1")], true), "it ended");
         assert!(!jobs.is_open(&job("e1")));
         assert!(!jobs.recorded(&job("e3")), "an unknown job never ends");
     }
@@ -112,10 +115,10 @@ mod tests {
         let jobs = OpenJobs::default();
         jobs.open(job("e1"), 2);
         assert!(!jobs.recorded(&job("e1")));
-        jobs.settle(&[job("e1")], false);
+        assert!(!jobs.settle(&[job("e1")], false), "not closed yet");
         assert!(jobs.is_open(&job("e1")), "the other delivery is still out");
         assert!(!jobs.recorded(&job("e1")), "it must not end");
-        jobs.settle(&[job("e1")], true);
+        assert!(jobs.settle(&[job("e1")], true), "pending again");
         assert!(
             !jobs.is_open(&job("e1")),
             "closed: the router runs it again"
@@ -123,7 +126,7 @@ mod tests {
 
         jobs.open(job("e2"), 1);
         assert!(jobs.recorded(&job("e2")));
-        jobs.settle(&[job("e2")], false);
+        assert!(jobs.settle(&[job("e2")], false), "pending again");
         assert!(!jobs.is_open(&job("e2")), "its ending was not stored");
     }
 }

@@ -362,9 +362,10 @@ async fn record(app: App, mut finished: mpsc::Receiver<Finished>) {
             })
             .await;
         app.dispatch.logged(&recorded.fresh);
-        open_jobs.settle(&jobs, stored);
-        if !stored && !jobs.is_empty() {
-            // Their jobs run again: the router may be waiting for a publish.
+        if open_jobs.settle(&jobs, stored) {
+            // A job runs again: only a scan of the store finds it, and the router may be
+            // waiting for a publish.
+            app.commit.fresh().stop();
             app.fanout_ready.notify_one();
         }
         match saved {

@@ -11,7 +11,7 @@ use crate::app::App;
 use crate::delivery::{Handoff, OpenJobs, Parties};
 use crate::domain::{ApiAccount, Delivery, DeliveryStatus, Event, Receiver, topics};
 use crate::plugins;
-use crate::store::{FanoutDone, FanoutJob, Store};
+use crate::store::{FanoutDone, FanoutJob, FreshJobs, Store};
 
 /// Jobs taken per round, at most.
 const BATCH: usize = 256;
@@ -39,6 +39,8 @@ pub async fn run(app: App, mut shutdown: watch::Receiver<bool>) {
                 }
             }
             Err(e) => {
+                // The jobs it took from the feed are pending in the store.
+                app.commit.fresh().stop();
                 tracing::error!(error = %e, "fan-out failed; retrying in a second");
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 continue;
@@ -95,18 +97,40 @@ struct Directory {
 struct Batch {
     jobs: Vec<(FanoutJob, Option<Arc<Event>>)>,
     tenants: BTreeMap<String, Directory>,
+    /// Whether the jobs came from the committer's feed: they never ran, so none of their
+    /// deliveries is stored yet.
+    fresh: bool,
 }
 
+/// Up to `jobs` pending jobs: fresh from the committer, or else found in the store (not
+/// those `open`, whose deliveries are with the worker).
 fn load_batch(
     store: &dyn Store,
     jobs: usize,
     open: &OpenJobs,
+    feed: &FreshJobs,
 ) -> Result<Batch, crate::store::Error> {
-    let mut batch = Batch {
-        jobs: Vec::new(),
-        tenants: BTreeMap::new(),
+    let (jobs, fresh) = match feed.take(jobs) {
+        Some(taken) => (
+            taken.into_iter().map(|f| (f.job, Some(f.event))).collect(),
+            true,
+        ),
+        None => {
+            let found = feed.scan(jobs, || store.fanout_jobs(jobs, &|job| open.is_open(job)))?;
+            let mut with_events = Vec::with_capacity(found.len());
+            for job in found {
+                let event = store.event(&job.tenant, &job.event)?.map(Arc::new);
+                with_events.push((job, event));
+            }
+            (with_events, false)
+        }
     };
-    for job in store.fanout_jobs(jobs, &|job| open.is_open(job))? {
+    let mut batch = Batch {
+        jobs,
+        tenants: BTreeMap::new(),
+        fresh,
+    };
+    for (job, _) in &batch.jobs {
         if !batch.tenants.contains_key(&job.tenant) {
             let directory = Directory {
                 receivers: store
@@ -122,8 +146,6 @@ fn load_batch(
             };
             batch.tenants.insert(job.tenant.clone(), directory);
         }
-        let event = store.event(&job.tenant, &job.event)?.map(Arc::new);
-        batch.jobs.push((job, event));
     }
     Ok(batch)
 }
@@ -141,7 +163,7 @@ pub async fn fan_out_pending(app: &App, pace: &mut Pace) -> Result<Round, crate:
         return Ok(Round::Busy);
     };
     let open_jobs = app.dispatch.open_jobs();
-    let batch = app.quick(|s| load_batch(s, jobs, open_jobs))?;
+    let batch = app.quick(|s| load_batch(s, jobs, open_jobs, app.commit.fresh()))?;
     let count = batch.jobs.len();
     if count == 0 {
         return Ok(Round::Done(0));
@@ -151,7 +173,9 @@ pub async fn fan_out_pending(app: &App, pace: &mut Pace) -> Result<Round, crate:
     let mut fresh = Vec::with_capacity(count);
     for (job, event) in &batch.jobs {
         let deliveries = match (event, batch.tenants.get(&job.tenant)) {
-            (Some(event), Some(directory)) => deliveries_for(app, directory, event).await?,
+            (Some(event), Some(directory)) => {
+                deliveries_for(app, directory, event, !batch.fresh).await?
+            }
             _ => Vec::new(),
         };
         app.metrics.deliveries_created(deliveries.len());
@@ -209,13 +233,15 @@ pub async fn fan_out_pending(app: &App, pace: &mut Pace) -> Result<Round, crate:
     Ok(Round::Done(count))
 }
 
-/// The deliveries `event` makes that are not stored yet (all of them, unless its job ran
-/// before a restart). Its subscribers are the receivers that existed when it was
-/// published, so a job that runs again never reaches a receiver created since.
+/// The deliveries `event` makes that are not stored yet: all of them, unless its job may
+/// have run before (`may_have_run`: each is looked up then). Its subscribers are the receivers
+/// that existed when it was published, so a job that runs again never reaches a receiver
+/// created since.
 async fn deliveries_for(
     app: &App,
     directory: &Directory,
     event: &Event,
+    may_have_run: bool,
 ) -> Result<Vec<Delivery>, crate::store::Error> {
     let wire = to_plugin_event(event);
     let mut out = Vec::new();
@@ -224,7 +250,7 @@ async fn deliveries_for(
             && r.topics.iter().any(|p| topics::matches(p, &event.topic))
     }) {
         let id = delivery_id(&event.id, &receiver.id);
-        if app.quick(|s| s.has_delivery(&event.tenant, &id))? {
+        if may_have_run && app.quick(|s| s.has_delivery(&event.tenant, &id))? {
             continue;
         }
         let account = directory.accounts.get(&receiver.api_account);

@@ -6,12 +6,14 @@
 //! waiting events to the store and appends them to the [`Journal`] with one sync, so N
 //! concurrent publishers cost one `fdatasync` instead of N. A round with flush requests,
 //! or one that finds the journal grown past [`CHECKPOINT_BYTES`], flushes the store and
-//! starts the journal over.
+//! starts the journal over. A durable round hands its new fan-out jobs to the router
+//! through [`FreshJobs`].
 
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::fresh::{FreshJob, FreshJobs};
 use super::{Error, Journal, Publication, Published, Result, Store};
 
 type Answer<T> = oneshot::Sender<Result<T, String>>;
@@ -25,6 +27,7 @@ enum Request {
 #[derive(Clone, Debug)]
 pub struct GroupCommit {
     requests: mpsc::UnboundedSender<Request>,
+    fresh: Arc<FreshJobs>,
 }
 
 /// Requests served by one round, at most.
@@ -38,7 +41,9 @@ impl GroupCommit {
     /// [`super::recover`]).
     pub fn start(store: Arc<dyn Store>, journal: Journal) -> Self {
         let journal = Arc::new(Mutex::new(journal));
+        let fresh = Arc::new(FreshJobs::default());
         let (requests, mut rx) = mpsc::unbounded_channel::<Request>();
+        let feed = fresh.clone();
         tokio::spawn(async move {
             let mut round = Vec::new();
             while rx.recv_many(&mut round, ROUND).await > 0 {
@@ -53,10 +58,14 @@ impl GroupCommit {
                         }
                     }
                 }
-                let (store, journal, flush) =
-                    (store.clone(), journal.clone(), !flushers.is_empty());
+                let (store, journal, feed, flush) = (
+                    store.clone(),
+                    journal.clone(),
+                    feed.clone(),
+                    !flushers.is_empty(),
+                );
                 let outcome = tokio::task::spawn_blocking(move || {
-                    commit_round(store.as_ref(), &journal, &publications, flush)
+                    commit_round(store.as_ref(), &journal, &feed, publications, flush)
                 })
                 .await
                 .map_err(|e| e.to_string())
@@ -82,7 +91,12 @@ impl GroupCommit {
                 }
             }
         });
-        Self { requests }
+        Self { requests, fresh }
+    }
+
+    /// The fan-out jobs of durable rounds, for the router.
+    pub fn fresh(&self) -> &FreshJobs {
+        &self.fresh
     }
 
     /// Stores `publication`'s event and its fan-out job; resolves once they are on disk
@@ -109,18 +123,31 @@ impl GroupCommit {
 
 /// One round: stores `publications`, journals them, and flushes the store when asked to
 /// or when the journal is due for a checkpoint (the store then holds everything it
-/// journaled, so the journal can start over).
+/// journaled, so the journal can start over). Once they are durable, the new events'
+/// jobs go to `fresh`; if the round fails, whatever part of it the store kept is left to
+/// the router's scan.
 fn commit_round(
     store: &dyn Store,
     journal: &Mutex<Journal>,
-    publications: &[Publication],
+    fresh: &FreshJobs,
+    publications: Vec<Publication>,
     flush: bool,
 ) -> Result<Vec<Published>> {
     let mut journal = journal.lock().unwrap_or_else(|p| p.into_inner());
     let mut published = Vec::new();
     if !publications.is_empty() {
-        published = store.publish(publications)?;
-        journal.append(publications)?;
+        let writing = fresh.writing();
+        let stored = store.publish(&publications);
+        let ticket = writing.written();
+        let durable = stored.and_then(|p| journal.append(&publications).map(|()| p));
+        published = durable.inspect_err(|_| fresh.stop())?;
+        let new = publications
+            .into_iter()
+            .zip(&published)
+            .filter(|(_, outcome)| matches!(outcome, Published::New(_)))
+            .map(|(p, _)| FreshJob::new(p.event))
+            .collect::<Vec<_>>();
+        fresh.hand_over(ticket, new.into_iter());
     }
     if flush || journal.len() >= CHECKPOINT_BYTES {
         store.flush()?;

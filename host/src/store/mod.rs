@@ -6,6 +6,7 @@
 //! [`GroupCommit::flush`], which many concurrent writers share.
 
 mod commit;
+mod fresh;
 mod journal;
 mod lanes;
 mod sled_store;
@@ -15,6 +16,7 @@ use crate::domain::{
 };
 
 pub use commit::GroupCommit;
+pub use fresh::{FreshJob, FreshJobs};
 pub use journal::{Journal, recover};
 pub use sled_store::SledStore;
 

@@ -1,0 +1,279 @@
+//! Fan-out jobs handed from the committer to the router in memory.
+//!
+//! Every published event's fan-out job is written to the store, where it stays until its
+//! deliveries are. Finding those jobs again means scanning the store's job list, which
+//! also holds every job whose deliveries are with the worker, and reading each event
+//! back. So while nothing else is pending, the committer hands each round's new jobs,
+//! with their events, to the router through [`FreshJobs`] once the round is durable, and
+//! the router takes them from here. Such a job has never run, so its deliveries need no
+//! check against the store either.
+//!
+//! The router scans the store instead when a job may be pending that the feed will not
+//! bring: at start-up (the journal's replay), after the feed overflowed, after a failed
+//! fan-out round, and when a job must run again because a delivery of it was not stored.
+//! [`FreshJobs::stop`] switches the feed off and drops what it holds (those jobs are in the
+//! store); a scan that finds every pending job switches it on again. A scan and a round's
+//! writes to the store exclude each other, so every job is either found by the scan or
+//! handed over by its round after it, never both; a round that decided to hand its jobs
+//! over before a stop hands nothing (its jobs were written before the stop, so the scans
+//! after it find them).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::{FanoutJob, Result};
+use crate::domain::Event;
+
+/// Jobs the feed holds at most; a round that would pass it stops the feed.
+pub const CAPACITY: usize = 1024;
+
+/// A job fresh from the committer, with its event.
+#[derive(Debug, Clone)]
+pub struct FreshJob {
+    /// The job.
+    pub job: FanoutJob,
+    /// Its event, as stored.
+    pub event: Arc<Event>,
+}
+
+impl FreshJob {
+    /// The job of `event`.
+    pub fn new(event: Event) -> Self {
+        Self {
+            job: FanoutJob {
+                tenant: event.tenant.clone(),
+                event: event.id.clone(),
+            },
+            event: Arc::new(event),
+        }
+    }
+}
+
+/// The feed of fresh jobs (see the module's documentation).
+#[derive(Debug, Default)]
+pub struct FreshJobs {
+    /// Held by a round while it writes its jobs to the store, and by a scan.
+    writes: Mutex<()>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Whether rounds hand their jobs over; off until the first scan found everything.
+    on: bool,
+    /// Counts the stops, so a round decided before one hands nothing over after it.
+    epoch: u64,
+    jobs: VecDeque<FreshJob>,
+}
+
+/// A round's right to hand its jobs over, taken while it wrote them.
+#[derive(Debug)]
+#[must_use]
+pub struct Ticket(Option<u64>);
+
+/// A round writing its jobs to the store.
+pub struct Writing<'a> {
+    feed: &'a FreshJobs,
+    _held: MutexGuard<'a, ()>,
+}
+
+impl Writing<'_> {
+    /// The jobs are written: whether they will be handed over.
+    pub fn written(self) -> Ticket {
+        let state = self.feed.state();
+        Ticket(state.on.then_some(state.epoch))
+    }
+}
+
+impl FreshJobs {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn hold_writes(&self) -> MutexGuard<'_, ()> {
+        self.writes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The committer is about to write a round's jobs to the store.
+    pub fn writing(&self) -> Writing<'_> {
+        Writing {
+            feed: self,
+            _held: self.hold_writes(),
+        }
+    }
+
+    /// The round of `ticket` is durable: its new jobs go to the router, unless the feed
+    /// stopped since the ticket was taken. Stops the feed when they do not fit.
+    pub fn hand_over(&self, ticket: Ticket, jobs: impl ExactSizeIterator<Item = FreshJob>) {
+        let mut state = self.state();
+        if !state.on || ticket.0 != Some(state.epoch) {
+            return;
+        }
+        if state.jobs.len() + jobs.len() > CAPACITY {
+            stop(&mut state);
+        } else {
+            state.jobs.extend(jobs);
+        }
+    }
+
+    /// Up to `limit` fresh jobs, oldest first; `None` while the feed is off: the router
+    /// must scan the store.
+    pub fn take(&self, limit: usize) -> Option<Vec<FreshJob>> {
+        let mut state = self.state();
+        if !state.on {
+            return None;
+        }
+        let n = limit.min(state.jobs.len());
+        Some(state.jobs.drain(..n).collect())
+    }
+
+    /// Runs the router's `scan` for up to `limit` pending jobs, with no round writing
+    /// meanwhile. When it finds fewer, it found every pending job, and the feed goes on,
+    /// unless it was stopped meanwhile (a job it had passed over may be pending now).
+    pub fn scan<T>(&self, limit: usize, scan: impl FnOnce() -> Result<Vec<T>>) -> Result<Vec<T>> {
+        let _held = self.hold_writes();
+        let epoch = self.state().epoch;
+        let found = scan()?;
+        let mut state = self.state();
+        if found.len() < limit && state.epoch == epoch {
+            state.on = true;
+        }
+        Ok(found)
+    }
+
+    /// A job may be pending in the store that the feed will not bring: the router scans
+    /// until it has found every one. What the feed holds is dropped (it is in the store).
+    pub fn stop(&self) {
+        stop(&mut self.state());
+    }
+}
+
+fn stop(state: &mut State) {
+    state.on = false;
+    state.epoch += 1;
+    state.jobs.clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Timestamp;
+
+    fn fresh(id: &str) -> FreshJob {
+        FreshJob::new(Event {
+            id: id.into(),
+            tenant: "t".into(),
+            topic: "Cases.Update".into(),
+            subject: None,
+            payload: serde_json::json!({}),
+            occurred_at: Timestamp(0),
+            published_by: "acc".into(),
+        })
+    }
+
+    fn ids(jobs: Option<Vec<FreshJob>>) -> Option<Vec<String>> {
+        jobs.map(|jobs| jobs.into_iter().map(|j| j.job.event).collect())
+    }
+
+    fn round(feed: &FreshJobs) -> Ticket {
+        feed.writing().written()
+    }
+
+    fn scan(feed: &FreshJobs, limit: usize, found: usize) {
+        let scanned = feed.scan(limit, || Ok(vec![(); found])).expect("scan");
+        assert_eq!(scanned.len(), found);
+    }
+
+    #[test]
+    fn the_feed_is_off_until_a_scan_found_every_pending_job() {
+        let feed = FreshJobs::default();
+        let before = round(&feed);
+        feed.hand_over(before, [fresh("e1")].into_iter());
+        assert!(feed.take(10).is_none(), "off at start: the router scans");
+        scan(&feed, 4, 4);
+        assert!(feed.take(10).is_none(), "the scan may have left some");
+        scan(&feed, 4, 3);
+        assert_eq!(ids(feed.take(10)), Some(vec![]), "on, and nothing in it");
+
+        let ticket = round(&feed);
+        feed.hand_over(ticket, [fresh("e2"), fresh("e3")].into_iter());
+        assert_eq!(ids(feed.take(1)), Some(vec!["e2".into()]));
+        assert_eq!(ids(feed.take(5)), Some(vec!["e3".into()]));
+    }
+
+    #[test]
+    fn a_round_decided_before_a_stop_hands_nothing_over() {
+        let feed = FreshJobs::default();
+        scan(&feed, 4, 0);
+        let ticket = round(&feed);
+        feed.stop();
+        scan(&feed, 4, 1);
+        feed.hand_over(ticket, [fresh("e1")].into_iter());
+        assert_eq!(
+            ids(feed.take(10)),
+            Some(vec![]),
+            "the scan after the stop took it"
+        );
+    }
+
+    #[test]
+    fn a_stop_during_a_scan_keeps_the_feed_off() {
+        let feed = FreshJobs::default();
+        let found = feed
+            .scan(4, || {
+                feed.stop();
+                Ok(Vec::<()>::new())
+            })
+            .expect("scan");
+        assert!(found.is_empty());
+        assert!(
+            feed.take(10).is_none(),
+            "a job it passed over may be pending"
+        );
+        scan(&feed, 4, 1);
+        assert_eq!(ids(feed.take(10)), Some(vec![]));
+    }
+
+    #[test]
+    fn a_stop_drops_what_the_feed_holds() {
+        let feed = FreshJobs::default();
+        scan(&feed, 4, 0);
+        let ticket = round(&feed);
+        feed.hand_over(ticket, [fresh("e1")].into_iter());
+        feed.stop();
+        assert!(feed.take(10).is_none());
+        scan(&feed, 4, 1);
+        assert_eq!(ids(feed.take(10)), Some(vec![]));
+    }
+
+    #[test]
+    fn a_round_that_does_not_fit_stops_the_feed() {
+        let feed = FreshJobs::default();
+        scan(&feed, 4, 0);
+        let first = round(&feed);
+        feed.hand_over(first, (0..CAPACITY).map(|i| fresh(&format!("e{i}"))));
+        let second = round(&feed);
+        feed.hand_over(second, [fresh("late")].into_iter());
+        assert!(feed.take(1).is_none(), "overflowed: the router scans");
+    }
+
+    #[test]
+    fn a_scan_and_a_round_writing_exclude_each_other() {
+        let feed = Arc::new(FreshJobs::default());
+        let writing = feed.writing();
+        let scanning = std::thread::spawn({
+            let feed = feed.clone();
+            move || scan(&feed, 4, 0)
+        });
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!scanning.is_finished(), "the scan waits for the round");
+        let ticket = writing.written();
+        scanning.join().expect("scan");
+        feed.hand_over(ticket, [fresh("e1")].into_iter());
+        assert_eq!(
+            ids(feed.take(10)),
+            Some(vec![]),
+            "decided while off: the scan's business"
+        );
+    }
+}
