@@ -1,7 +1,7 @@
 //! Fan-out: an event becomes one delivery per live receiver that subscribes to its topic
 //! and whose API account may see it, with the body its transform plugin makes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
@@ -27,9 +27,9 @@ pub enum Round {
 
 /// Runs fan-out jobs as they are published, until `shutdown` turns true.
 pub async fn run(app: App, mut shutdown: watch::Receiver<bool>) {
-    let mut pace = Pace::default();
+    let (mut pace, mut directories) = (Pace::default(), Directories::default());
     loop {
-        match fan_out_pending(&app, &mut pace).await {
+        match fan_out_pending(&app, &mut pace, &mut directories).await {
             Ok(Round::Done(0)) => {}
             Ok(Round::Done(_)) => continue,
             Ok(Round::Busy) => {
@@ -86,17 +86,65 @@ impl Pace {
     }
 }
 
-/// A tenant's live receivers and its API accounts, read once per batch of jobs.
+/// A tenant's live receivers and its API accounts.
 struct Directory {
     /// By id.
     receivers: BTreeMap<String, Arc<Receiver>>,
     accounts: BTreeMap<String, Arc<ApiAccount>>,
 }
 
+impl Directory {
+    fn read(store: &dyn Store, tenant: &str) -> Result<Self, crate::store::Error> {
+        Ok(Self {
+            receivers: store
+                .receivers(tenant, false)?
+                .into_iter()
+                .map(|r| (r.id.clone(), Arc::new(r)))
+                .collect(),
+            accounts: store
+                .api_accounts(tenant)?
+                .into_iter()
+                .map(|a| (a.id.clone(), Arc::new(a)))
+                .collect(),
+        })
+    }
+}
+
+/// The tenants' directories as read since the store's directory version last changed.
+#[derive(Default)]
+pub struct Directories {
+    version: u64,
+    tenants: HashMap<String, Arc<Directory>>,
+}
+
+impl Directories {
+    /// Drops every directory if a receiver or an API account changed since they were read.
+    fn check(&mut self, store: &dyn Store) {
+        let version = store.directory_version();
+        if version != self.version {
+            self.tenants.clear();
+            self.version = version;
+        }
+    }
+
+    fn get(
+        &mut self,
+        store: &dyn Store,
+        tenant: &str,
+    ) -> Result<Arc<Directory>, crate::store::Error> {
+        if let Some(directory) = self.tenants.get(tenant) {
+            return Ok(directory.clone());
+        }
+        let directory = Arc::new(Directory::read(store, tenant)?);
+        self.tenants.insert(tenant.to_owned(), directory.clone());
+        Ok(directory)
+    }
+}
+
 /// A batch of fan-out jobs with what they need from the store.
 struct Batch {
     jobs: Vec<(FanoutJob, Option<Arc<Event>>)>,
-    tenants: BTreeMap<String, Directory>,
+    tenants: BTreeMap<String, Arc<Directory>>,
     /// Whether the jobs came from the committer's feed: they never ran, so none of their
     /// deliveries is stored yet.
     fresh: bool,
@@ -109,7 +157,9 @@ fn load_batch(
     jobs: usize,
     open: &OpenJobs,
     feed: &FreshJobs,
+    directories: &mut Directories,
 ) -> Result<Batch, crate::store::Error> {
+    directories.check(store);
     let (jobs, fresh) = match feed.take(jobs) {
         Some(taken) => (
             taken.into_iter().map(|f| (f.job, Some(f.event))).collect(),
@@ -132,18 +182,7 @@ fn load_batch(
     };
     for (job, _) in &batch.jobs {
         if !batch.tenants.contains_key(&job.tenant) {
-            let directory = Directory {
-                receivers: store
-                    .receivers(&job.tenant, false)?
-                    .into_iter()
-                    .map(|r| (r.id.clone(), Arc::new(r)))
-                    .collect(),
-                accounts: store
-                    .api_accounts(&job.tenant)?
-                    .into_iter()
-                    .map(|a| (a.id.clone(), Arc::new(a)))
-                    .collect(),
-            };
+            let directory = directories.get(store, &job.tenant)?;
             batch.tenants.insert(job.tenant.clone(), directory);
         }
     }
@@ -158,12 +197,17 @@ fn load_batch(
 /// flushed: the events and their jobs are already durable. After a crash a job that did
 /// not end runs again and makes the same deliveries (same ids, same `Webhook-Id`),
 /// skipping those already stored.
-pub async fn fan_out_pending(app: &App, pace: &mut Pace) -> Result<Round, crate::store::Error> {
+pub async fn fan_out_pending(
+    app: &App,
+    pace: &mut Pace,
+    directories: &mut Directories,
+) -> Result<Round, crate::store::Error> {
     let Some(jobs) = pace.jobs(app.dispatch.free(), app.dispatch.capacity()) else {
         return Ok(Round::Busy);
     };
     let open_jobs = app.dispatch.open_jobs();
-    let batch = app.quick(|s| load_batch(s, jobs, open_jobs, app.commit.fresh()))?;
+    let feed = app.commit.fresh();
+    let batch = app.quick(|s| load_batch(s, jobs, open_jobs, feed, directories))?;
     let count = batch.jobs.len();
     if count == 0 {
         return Ok(Round::Done(0));

@@ -213,13 +213,17 @@ pub trait Store: Send + Sync + 'static {
     fn receiver(&self, tenant: &str, id: &str) -> Result<Option<Receiver>>;
     /// A tenant's receivers, oldest first.
     fn receivers(&self, tenant: &str, include_deleted: bool) -> Result<Vec<Receiver>>;
+    /// A number that changes with every write to any tenant's receivers or API accounts:
+    /// what was read of them after it was taken is current while it stays the same.
+    fn directory_version(&self) -> u64;
 
     /// Stores events and their fan-out jobs. An event whose idempotency key its scope
     /// already used for another event (before or earlier in `batch`) is not stored: its
     /// outcome names the first event. Not atomic: the caller journals `batch` and, after
-    /// a crash, calls this again with it. An event already stored is left as it is, but
-    /// its fan-out job is set again, since it may have been lost with the rest of the
-    /// round; a job that had run makes no delivery twice (see [`Store::has_delivery`]).
+    /// a crash, calls this again with it. An event already stored is written again as it
+    /// is (events never change), and its fan-out job is set again, since it may have been
+    /// lost with the rest of the round; a job that had run makes no delivery twice (see
+    /// [`Store::has_delivery`]).
     fn publish(&self, batch: &[Publication]) -> Result<Vec<Published>>;
     /// An event of a tenant.
     fn event(&self, tenant: &str, id: &str) -> Result<Option<Event>>;

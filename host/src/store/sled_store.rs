@@ -16,6 +16,7 @@
 //! - `login_guards`: `tenant/user id` (TOTP replay and lockout state of the UI login)
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -60,6 +61,8 @@ pub struct SledStore {
     /// Held by every change to the queue, so a claim's scan and its transaction see the
     /// same lanes.
     queue_lock: Arc<Mutex<()>>,
+    /// See [`Store::directory_version`].
+    directory_version: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -138,6 +141,7 @@ impl SledStore {
             ui_sessions: tree("ui_sessions")?,
             login_guards: tree("login_guards")?,
             queue_lock: Arc::default(),
+            directory_version: Arc::default(),
             db,
         };
         store.migrate_global_queue()?;
@@ -172,6 +176,42 @@ impl SledStore {
         }
         self.db.drop_tree("queue").map_err(backend)?;
         Ok(())
+    }
+
+    /// Marks a write to the receivers or API accounts, whatever it came to: readers that
+    /// cached them read again.
+    fn directory_changed<T>(&self, written: T) -> T {
+        self.directory_version.fetch_add(1, Ordering::SeqCst);
+        written
+    }
+
+    fn update_api_account_once(
+        &self,
+        tenant: &str,
+        id: &str,
+        change: &mut dyn FnMut(&mut ApiAccount) -> bool,
+    ) -> Result<Option<ApiAccount>> {
+        let k = key(tenant, id);
+        // Compare-and-swap until no concurrent writer got in between: the TOTP step and
+        // the failure counter must never lose an update.
+        loop {
+            let Some(old) = self.api_accounts.get(&k).map_err(backend)? else {
+                return Ok(None);
+            };
+            let mut account: ApiAccount = decode(&old)?;
+            if !change(&mut account) {
+                return Ok(Some(account));
+            }
+            let new = encode(&account)?;
+            match self
+                .api_accounts
+                .compare_and_swap(&k, Some(&old), Some(new))
+                .map_err(backend)?
+            {
+                Ok(()) => return Ok(Some(account)),
+                Err(_) => continue,
+            }
+        }
     }
 
     fn lock_queue(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -262,7 +302,7 @@ impl Store for SledStore {
                 users.insert(key(&tenant.name, &user.id).as_bytes(), tx_encode(user)?)?;
                 Ok(())
             });
-        tx_result(r)
+        self.directory_changed(tx_result(r))
     }
 
     fn tenant(&self, name: &str) -> Result<Option<Tenant>> {
@@ -285,7 +325,7 @@ impl Store for SledStore {
             index.insert(account.id.as_bytes(), account.tenant.as_bytes())?;
             Ok(())
         });
-        tx_result(r)
+        self.directory_changed(tx_result(r))
     }
 
     fn api_account(&self, tenant: &str, id: &str) -> Result<Option<ApiAccount>> {
@@ -310,29 +350,9 @@ impl Store for SledStore {
         id: &str,
         change: &mut dyn FnMut(&mut ApiAccount) -> bool,
     ) -> Result<Option<ApiAccount>> {
-        let k = key(tenant, id);
-        // Compare-and-swap until no concurrent writer got in between: the TOTP step and
-        // the failure counter must never lose an update.
-        loop {
-            let Some(old) = self.api_accounts.get(&k).map_err(backend)? else {
-                return Ok(None);
-            };
-            let mut account: ApiAccount = decode(&old)?;
-            if !change(&mut account) {
-                return Ok(Some(account));
-            }
-            let new = encode(&account)?;
-            match self
-                .api_accounts
-                .compare_and_swap(&k, Some(&old), Some(new))
-                .map_err(backend)?
-            {
-                Ok(()) => return Ok(Some(account)),
-                Err(_) => continue,
-            }
-        }
+        let updated = self.update_api_account_once(tenant, id, change);
+        self.directory_changed(updated)
     }
-
     fn revoke_sessions(&self, tenant: &str, account: &str) -> Result<usize> {
         let mut revoked = 0;
         for entry in self.access_tokens.iter() {
@@ -347,7 +367,8 @@ impl Store for SledStore {
     }
 
     fn delete_api_account(&self, tenant: &str, id: &str) -> Result<bool> {
-        let removed = self.api_accounts.remove(key(tenant, id)).map_err(backend)?;
+        let removed = self.api_accounts.remove(key(tenant, id)).map_err(backend);
+        let removed = self.directory_changed(removed)?;
         self.account_index.remove(id).map_err(backend)?;
         self.revoke_sessions(tenant, id)?;
         Ok(removed.is_some())
@@ -399,11 +420,16 @@ impl Store for SledStore {
     }
 
     fn put_receiver(&self, receiver: &Receiver) -> Result<()> {
-        Self::put(
+        let put = Self::put(
             &self.receivers,
             &key(&receiver.tenant, &receiver.id),
             receiver,
-        )
+        );
+        self.directory_changed(put)
+    }
+
+    fn directory_version(&self) -> u64 {
+        self.directory_version.load(Ordering::SeqCst)
     }
 
     fn receiver(&self, tenant: &str, id: &str) -> Result<Option<Receiver>> {
@@ -443,16 +469,10 @@ impl Store for SledStore {
                     }
                 }
             }
-            let event_key = key(&event.tenant, &event.id);
-            if !self
-                .events
-                .contains_key(event_key.as_bytes())
-                .map_err(backend)?
-            {
-                self.events
-                    .insert(event_key.as_bytes(), encode(event)?)
-                    .map_err(backend)?;
-            }
+            // Events never change, so a replay writes what is there, if anything.
+            self.events
+                .insert(key(&event.tenant, &event.id).as_bytes(), encode(event)?)
+                .map_err(backend)?;
             self.fanout
                 .insert(key(&event.id, &event.tenant).as_bytes(), &[])
                 .map_err(backend)?;
@@ -1032,6 +1052,74 @@ pub(super) mod tests {
             .expect("claim");
         assert_eq!(ids(&claimed), ["dlv_old"]);
         assert!(!store.db.tree_names().iter().any(|n| n.as_ref() == b"queue"));
+    }
+
+    #[test]
+    fn every_write_to_receivers_or_api_accounts_changes_the_directory_version() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledStore::open(dir.path()).expect("open");
+        let at = serde_json::to_value(Timestamp(1)).expect("time");
+        let account: ApiAccount = serde_json::from_value(serde_json::json!({
+            "id": "acc_1", "tenant": "t", "name": "a",
+            "authorizations": {"permissions": ["*"]},
+            "token_hash": "", "totp_secret": "",
+            "created_at": at, "updated_at": at,
+        }))
+        .expect("account");
+        let receiver: Receiver = serde_json::from_value(serde_json::json!({
+            "id": "rcv_1", "tenant": "t", "url": "http://example.com/",
+            "topics": ["Cases.*"], "api_account": "acc_1",
+            "auth": {"plugin": "websub"}, "transform": {"plugin": "json"},
+            "filter": {"plugin": "scope-filter"},
+            "created_at": at, "updated_at": at,
+        }))
+        .expect("receiver");
+        let mut seen = vec![store.directory_version()];
+        let mut changed = |what: &str, store: &SledStore| {
+            let version = store.directory_version();
+            assert!(!seen.contains(&version), "{what} kept version {version}");
+            seen.push(version);
+        };
+        store.put_api_account(&account).expect("put account");
+        changed("put_api_account", &store);
+        store
+            .update_api_account("t", "acc_1", &mut |a| {
+                a.disabled = true;
+                true
+            })
+            .expect("update account");
+        changed("update_api_account", &store);
+        store.put_receiver(&receiver).expect("put receiver");
+        changed("put_receiver", &store);
+        store.delete_api_account("t", "acc_1").expect("delete");
+        changed("delete_api_account", &store);
+        let tenant = Tenant {
+            name: "u".into(),
+            created_at: Timestamp(1),
+        };
+        let user: User = serde_json::from_value(serde_json::json!({
+            "id": "usr_1", "tenant": "u", "name": "n", "authorizations": {}, "password_hash": "",
+            "created_at": at, "updated_at": at,
+        }))
+        .expect("user");
+        store
+            .create_tenant(
+                &tenant,
+                &ApiAccount {
+                    tenant: "u".into(),
+                    ..account
+                },
+                &user,
+            )
+            .expect("create tenant");
+        changed("create_tenant", &store);
+        store.receivers("t", true).expect("read");
+        store.api_accounts("t").expect("read");
+        assert_eq!(
+            seen.last(),
+            Some(&store.directory_version()),
+            "reads change nothing"
+        );
     }
 
     #[test]
