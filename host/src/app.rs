@@ -34,6 +34,8 @@ pub struct App {
     pub dispatch: Arc<crate::delivery::Dispatch>,
     /// Counters for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Bearer tokens resolved before.
+    pub bearers: Arc<crate::auth::Bearers>,
 }
 
 /// Flags the background tasks raise while they run.

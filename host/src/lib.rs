@@ -173,6 +173,7 @@ impl Server {
             deliveries_ready: Arc::new(Notify::new()),
             running: Arc::new(Running::default()),
             metrics: Arc::new(metrics::Metrics::default()),
+            bearers: Arc::default(),
             config,
         };
 

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use crate::app::App;
-use crate::auth::{self, Caller};
+use crate::auth::Caller;
 use crate::domain::{AuditEntry, ids, permissions};
 
 /// A JSON body whose errors answer as JSON with what is wrong.
@@ -111,8 +111,7 @@ impl FromRequestParts<App> for Authenticated {
             .map(|t| t.trim().to_owned())
             .ok_or_else(ApiError::unauthenticated)?;
         let now = app.now();
-        let action = format!("{} {}", parts.method, parts.uri.path());
-        let caller = app.quick(|s| auth::authenticate_bearer(s, now, &tenant, &token))?;
+        let caller = app.quick(|s| app.bearers.authenticate(s, now, &tenant, &token))?;
         // Every action taken by impersonation is recorded: "user X via account Y".
         if let Some(user) = &caller.acting_for {
             let entry = AuditEntry {
@@ -121,7 +120,7 @@ impl FromRequestParts<App> for Authenticated {
                 at: now,
                 api_account: caller.account.clone(),
                 on_behalf_of: user.clone(),
-                action,
+                action: format!("{} {}", parts.method, parts.uri.path()),
             };
             app.blocking(move |s| s.append_audit(&entry)).await?;
         }

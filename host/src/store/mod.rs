@@ -213,8 +213,9 @@ pub trait Store: Send + Sync + 'static {
     fn receiver(&self, tenant: &str, id: &str) -> Result<Option<Receiver>>;
     /// A tenant's receivers, oldest first.
     fn receivers(&self, tenant: &str, include_deleted: bool) -> Result<Vec<Receiver>>;
-    /// A number that changes with every write to any tenant's receivers or API accounts:
-    /// what was read of them after it was taken is current while it stays the same.
+    /// A number that changes with every write to any tenant's API accounts, users, access
+    /// tokens or receivers: what was read of them after it was taken is current while it
+    /// stays the same.
     fn directory_version(&self) -> u64;
 
     /// Stores events and their fan-out jobs. An event whose idempotency key its scope

@@ -178,8 +178,8 @@ impl SledStore {
         Ok(())
     }
 
-    /// Marks a write to the receivers or API accounts, whatever it came to: readers that
-    /// cached them read again.
+    /// Marks a write to the API accounts, users, access tokens or receivers, whatever it
+    /// came to: readers that kept what they read of them read again.
     fn directory_changed<T>(&self, written: T) -> T {
         self.directory_version.fetch_add(1, Ordering::SeqCst);
         written
@@ -354,16 +354,19 @@ impl Store for SledStore {
         self.directory_changed(updated)
     }
     fn revoke_sessions(&self, tenant: &str, account: &str) -> Result<usize> {
-        let mut revoked = 0;
-        for entry in self.access_tokens.iter() {
-            let (hash, value) = entry.map_err(backend)?;
-            let token: AccessToken = decode(&value)?;
-            if token.tenant == tenant && token.account == account {
-                self.access_tokens.remove(hash).map_err(backend)?;
-                revoked += 1;
+        let revoked = (|| {
+            let mut revoked = 0;
+            for entry in self.access_tokens.iter() {
+                let (hash, value) = entry.map_err(backend)?;
+                let token: AccessToken = decode(&value)?;
+                if token.tenant == tenant && token.account == account {
+                    self.access_tokens.remove(hash).map_err(backend)?;
+                    revoked += 1;
+                }
             }
-        }
-        Ok(revoked)
+            Ok(revoked)
+        })();
+        self.directory_changed(revoked)
     }
 
     fn delete_api_account(&self, tenant: &str, id: &str) -> Result<bool> {
@@ -375,7 +378,8 @@ impl Store for SledStore {
     }
 
     fn put_user(&self, user: &User) -> Result<()> {
-        Self::put(&self.users, &key(&user.tenant, &user.id), user)
+        let put = Self::put(&self.users, &key(&user.tenant, &user.id), user);
+        self.directory_changed(put)
     }
 
     fn user(&self, tenant: &str, id: &str) -> Result<Option<User>> {
@@ -387,15 +391,13 @@ impl Store for SledStore {
     }
 
     fn delete_user(&self, tenant: &str, id: &str) -> Result<bool> {
-        Ok(self
-            .users
-            .remove(key(tenant, id))
-            .map_err(backend)?
-            .is_some())
+        let removed = self.users.remove(key(tenant, id)).map_err(backend);
+        Ok(self.directory_changed(removed)?.is_some())
     }
 
     fn put_access_token(&self, hash: &str, token: &AccessToken) -> Result<()> {
-        Self::put(&self.access_tokens, hash, token)
+        let put = Self::put(&self.access_tokens, hash, token);
+        self.directory_changed(put)
     }
 
     fn access_token(&self, hash: &str) -> Result<Option<AccessToken>> {
@@ -403,7 +405,8 @@ impl Store for SledStore {
     }
 
     fn delete_access_token(&self, hash: &str) -> Result<bool> {
-        Ok(self.access_tokens.remove(hash).map_err(backend)?.is_some())
+        let removed = self.access_tokens.remove(hash).map_err(backend);
+        Ok(self.directory_changed(removed)?.is_some())
     }
 
     fn append_audit(&self, entry: &AuditEntry) -> Result<()> {
@@ -776,7 +779,8 @@ impl Store for SledStore {
     }
 
     fn purge_expired_tokens(&self, now: Timestamp) -> Result<usize> {
-        Self::purge_expired(&self.access_tokens, now, |t: &AccessToken| t.expires_at)
+        let purged = Self::purge_expired(&self.access_tokens, now, |t: &AccessToken| t.expires_at);
+        self.directory_changed(purged)
     }
 
     fn put_ui_session(&self, hash: &str, session: &UiSession) -> Result<()> {
@@ -1055,7 +1059,7 @@ pub(super) mod tests {
     }
 
     #[test]
-    fn every_write_to_receivers_or_api_accounts_changes_the_directory_version() {
+    fn every_write_to_accounts_users_tokens_or_receivers_changes_the_directory_version() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SledStore::open(dir.path()).expect("open");
         let at = serde_json::to_value(Timestamp(1)).expect("time");
@@ -1091,6 +1095,23 @@ pub(super) mod tests {
         changed("update_api_account", &store);
         store.put_receiver(&receiver).expect("put receiver");
         changed("put_receiver", &store);
+        let token = AccessToken {
+            tenant: "t".into(),
+            account: "acc_1".into(),
+            acting_for: None,
+            issued_at: Timestamp(1),
+            expires_at: Timestamp(2),
+        };
+        store.put_access_token("h1", &token).expect("put token");
+        changed("put_access_token", &store);
+        store.delete_access_token("h1").expect("delete token");
+        changed("delete_access_token", &store);
+        store.put_access_token("h2", &token).expect("put token");
+        changed("put_access_token", &store);
+        store.purge_expired_tokens(Timestamp(1)).expect("purge");
+        changed("purge_expired_tokens", &store);
+        store.revoke_sessions("t", "acc_1").expect("revoke");
+        changed("revoke_sessions", &store);
         store.delete_api_account("t", "acc_1").expect("delete");
         changed("delete_api_account", &store);
         let tenant = Tenant {
@@ -1113,6 +1134,10 @@ pub(super) mod tests {
             )
             .expect("create tenant");
         changed("create_tenant", &store);
+        store.put_user(&user).expect("put user");
+        changed("put_user", &store);
+        store.delete_user("u", "usr_1").expect("delete user");
+        changed("delete_user", &store);
         store.receivers("t", true).expect("read");
         store.api_accounts("t").expect("read");
         assert_eq!(
