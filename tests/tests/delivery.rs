@@ -201,7 +201,7 @@ async fn a_hanging_receiver_does_not_hold_up_the_others() {
 #[tokio::test]
 async fn events_published_while_fan_out_waits_are_each_delivered_once() {
     // One slot, held by the first webhook: fan-out waits while more events are published
-    // than the router's in-memory feed holds, so it must find them in the store.
+    // than the router's in-memory feed holds (8 MiB), so it must find them in the store.
     let server = TestServer::start_with(Options {
         configure: Some(Box::new(|c| {
             c.delivery.timeout = Duration::from_secs(120);
@@ -220,9 +220,9 @@ async fn events_published_while_fan_out_waits_are_each_delivered_once() {
     api.publish("Cases.Update", json!(null), json!({"n": 0}))
         .await;
     receiver.next(WAIT).await;
-    let events = 1_100;
+    let (events, pad) = (60, "x".repeat(150_000));
     for n in 1..=events {
-        api.publish("Cases.Update", json!(null), json!({"n": n}))
+        api.publish("Cases.Update", json!(null), json!({"n": n, "pad": pad}))
             .await;
     }
     receiver.release();

@@ -139,15 +139,16 @@ fn commit_round(
         let writing = fresh.writing();
         let stored = store.publish(&publications);
         let ticket = writing.written();
-        let durable = stored.and_then(|p| journal.append(&publications).map(|()| p));
-        published = durable.inspect_err(|_| fresh.stop())?;
+        let durable = stored.and_then(|p| Ok((p, journal.append(&publications)?)));
+        let bytes;
+        (published, bytes) = durable.inspect_err(|_| fresh.stop())?;
         let new = publications
             .into_iter()
             .zip(&published)
             .filter(|(_, outcome)| matches!(outcome, Published::New(_)))
             .map(|(p, _)| FreshJob::new(p.event))
-            .collect::<Vec<_>>();
-        fresh.hand_over(ticket, new.into_iter());
+            .collect();
+        fresh.hand_over(ticket, new, bytes);
     }
     if flush || journal.len() >= CHECKPOINT_BYTES {
         store.flush()?;

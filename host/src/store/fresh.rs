@@ -24,8 +24,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use super::{FanoutJob, Result};
 use crate::domain::Event;
 
-/// Jobs the feed holds at most; a round that would pass it stops the feed.
-pub const CAPACITY: usize = 1024;
+/// Jobs the feed holds at most; a round that would pass this, or [`CAPACITY_BYTES`],
+/// stops the feed.
+pub const CAPACITY: usize = 8192;
+
+/// Journaled bytes of the events the feed holds, at most.
+pub const CAPACITY_BYTES: usize = 8 << 20;
 
 /// A job fresh from the committer, with its event.
 #[derive(Debug, Clone)]
@@ -63,7 +67,10 @@ struct State {
     on: bool,
     /// Counts the stops, so a round decided before one hands nothing over after it.
     epoch: u64,
-    jobs: VecDeque<FreshJob>,
+    /// With each job's share of its round's journal record.
+    jobs: VecDeque<(FreshJob, usize)>,
+    /// The shares summed.
+    bytes: usize,
 }
 
 /// A round's right to hand its jobs over, taken while it wrote them.
@@ -102,18 +109,21 @@ impl FreshJobs {
         }
     }
 
-    /// The round of `ticket` is durable: its new jobs go to the router, unless the feed
-    /// stopped since the ticket was taken. Stops the feed when they do not fit.
-    pub fn hand_over(&self, ticket: Ticket, jobs: impl ExactSizeIterator<Item = FreshJob>) {
+    /// The round of `ticket` is durable, journaled in `bytes`: its new jobs go to the
+    /// router, unless the feed stopped since the ticket was taken. Stops the feed when
+    /// they do not fit.
+    pub fn hand_over(&self, ticket: Ticket, jobs: Vec<FreshJob>, bytes: usize) {
         let mut state = self.state();
-        if !state.on || ticket.0 != Some(state.epoch) {
+        if !state.on || ticket.0 != Some(state.epoch) || jobs.is_empty() {
             return;
         }
-        if state.jobs.len() + jobs.len() > CAPACITY {
+        if state.jobs.len() + jobs.len() > CAPACITY || state.bytes + bytes > CAPACITY_BYTES {
             stop(&mut state);
-        } else {
-            state.jobs.extend(jobs);
+            return;
         }
+        let share = bytes.div_ceil(jobs.len());
+        state.bytes += share * jobs.len();
+        state.jobs.extend(jobs.into_iter().map(|job| (job, share)));
     }
 
     /// Up to `limit` fresh jobs, oldest first; `None` while the feed is off: the router
@@ -124,7 +134,9 @@ impl FreshJobs {
             return None;
         }
         let n = limit.min(state.jobs.len());
-        Some(state.jobs.drain(..n).collect())
+        let taken: Vec<_> = state.jobs.drain(..n).collect();
+        state.bytes -= taken.iter().map(|(_, share)| share).sum::<usize>();
+        Some(taken.into_iter().map(|(job, _)| job).collect())
     }
 
     /// Runs the router's `scan` for up to `limit` pending jobs, with no round writing
@@ -152,6 +164,7 @@ fn stop(state: &mut State) {
     state.on = false;
     state.epoch += 1;
     state.jobs.clear();
+    state.bytes = 0;
 }
 
 #[cfg(test)]
@@ -188,7 +201,7 @@ mod tests {
     fn the_feed_is_off_until_a_scan_found_every_pending_job() {
         let feed = FreshJobs::default();
         let before = round(&feed);
-        feed.hand_over(before, [fresh("e1")].into_iter());
+        feed.hand_over(before, vec![fresh("e1")], 100);
         assert!(feed.take(10).is_none(), "off at start: the router scans");
         scan(&feed, 4, 4);
         assert!(feed.take(10).is_none(), "the scan may have left some");
@@ -196,7 +209,7 @@ mod tests {
         assert_eq!(ids(feed.take(10)), Some(vec![]), "on, and nothing in it");
 
         let ticket = round(&feed);
-        feed.hand_over(ticket, [fresh("e2"), fresh("e3")].into_iter());
+        feed.hand_over(ticket, vec![fresh("e2"), fresh("e3")], 100);
         assert_eq!(ids(feed.take(1)), Some(vec!["e2".into()]));
         assert_eq!(ids(feed.take(5)), Some(vec!["e3".into()]));
     }
@@ -208,7 +221,7 @@ mod tests {
         let ticket = round(&feed);
         feed.stop();
         scan(&feed, 4, 1);
-        feed.hand_over(ticket, [fresh("e1")].into_iter());
+        feed.hand_over(ticket, vec![fresh("e1")], 100);
         assert_eq!(
             ids(feed.take(10)),
             Some(vec![]),
@@ -239,7 +252,7 @@ mod tests {
         let feed = FreshJobs::default();
         scan(&feed, 4, 0);
         let ticket = round(&feed);
-        feed.hand_over(ticket, [fresh("e1")].into_iter());
+        feed.hand_over(ticket, vec![fresh("e1")], 100);
         feed.stop();
         assert!(feed.take(10).is_none());
         scan(&feed, 4, 1);
@@ -251,10 +264,34 @@ mod tests {
         let feed = FreshJobs::default();
         scan(&feed, 4, 0);
         let first = round(&feed);
-        feed.hand_over(first, (0..CAPACITY).map(|i| fresh(&format!("e{i}"))));
+        feed.hand_over(
+            first,
+            (0..CAPACITY).map(|i| fresh(&format!("e{i}"))).collect(),
+            100,
+        );
         let second = round(&feed);
-        feed.hand_over(second, [fresh("late")].into_iter());
-        assert!(feed.take(1).is_none(), "overflowed: the router scans");
+        feed.hand_over(second, vec![fresh("late")], 100);
+        assert!(feed.take(1).is_none(), "too many: the router scans");
+
+        scan(&feed, 4, 0);
+        let big = round(&feed);
+        feed.hand_over(big, vec![fresh("e1"), fresh("e2")], CAPACITY_BYTES);
+        assert_eq!(ids(feed.take(1)), Some(vec!["e1".into()]));
+        let more = round(&feed);
+        feed.hand_over(more, vec![fresh("e3")], CAPACITY_BYTES / 2 + 1);
+        assert!(feed.take(1).is_none(), "too large: the router scans");
+
+        scan(&feed, 4, 0);
+        let taken_back = round(&feed);
+        feed.hand_over(taken_back, vec![fresh("e4")], CAPACITY_BYTES);
+        assert_eq!(ids(feed.take(1)), Some(vec!["e4".into()]));
+        let again = round(&feed);
+        feed.hand_over(again, vec![fresh("e5")], CAPACITY_BYTES);
+        assert_eq!(
+            ids(feed.take(1)),
+            Some(vec!["e5".into()]),
+            "what the router took no longer counts"
+        );
     }
 
     #[test]
@@ -269,7 +306,7 @@ mod tests {
         assert!(!scanning.is_finished(), "the scan waits for the round");
         let ticket = writing.written();
         scanning.join().expect("scan");
-        feed.hand_over(ticket, [fresh("e1")].into_iter());
+        feed.hand_over(ticket, vec![fresh("e1")], 100);
         assert_eq!(
             ids(feed.take(10)),
             Some(vec![]),

@@ -61,8 +61,8 @@ impl Journal {
         Ok((journal, publications))
     }
 
-    /// Appends `batch` and waits until it is on disk.
-    pub fn append(&mut self, batch: &[Publication]) -> Result<()> {
+    /// Appends `batch` and waits until it is on disk; returns the record's length.
+    pub fn append(&mut self, batch: &[Publication]) -> Result<usize> {
         let payload = serde_json::to_vec(batch).map_err(Error::Corrupt)?;
         let length = u32::try_from(payload.len())
             .map_err(|_| Error::Backend("a publish round too large to journal".into()))?;
@@ -77,7 +77,7 @@ impl Journal {
         match written {
             Ok(()) => {
                 self.len += record.len() as u64;
-                Ok(())
+                Ok(record.len())
             }
             Err(e) => {
                 // Cut off what part of the record got written, so later records do not
