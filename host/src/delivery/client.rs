@@ -30,6 +30,9 @@ impl HttpClient {
     pub fn new(config: &DeliveryConfig) -> Result<Self, reqwest::Error> {
         let mut builder = reqwest::Client::builder()
             .redirect(Policy::none())
+            // Retries follow the delivery schedule; none within an attempt, so nothing
+            // keeps a copy of each request for one either.
+            .retry(reqwest::retry::never().max_retries_per_request(0))
             .no_proxy()
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             .timeout(config.timeout)
