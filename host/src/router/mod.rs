@@ -118,7 +118,7 @@ pub struct Directories {
 }
 
 impl Directories {
-    /// Drops every directory if a receiver or an API account changed since they were read.
+    /// Drops every directory if the store's directory version moved since they were read.
     fn check(&mut self, store: &dyn Store) {
         let version = store.directory_version();
         if version != self.version {
@@ -278,9 +278,9 @@ pub async fn fan_out_pending(
 }
 
 /// The deliveries `event` makes that are not stored yet: all of them, unless its job may
-/// have run before (`may_have_run`: each is looked up then). Its subscribers are the receivers
-/// that existed when it was published, so a job that runs again never reaches a receiver
-/// created since.
+/// have run before (`may_have_run`: each is looked up then). Its subscribers are the
+/// receivers that existed when it was published, so a job that runs again never reaches
+/// a receiver created since.
 async fn deliveries_for(
     app: &App,
     directory: &Directory,

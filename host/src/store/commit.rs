@@ -123,9 +123,7 @@ impl GroupCommit {
 
 /// One round: stores `publications`, journals them, and flushes the store when asked to
 /// or when the journal is due for a checkpoint (the store then holds everything it
-/// journaled, so the journal can start over). Once they are durable, the new events'
-/// jobs go to `fresh`; if the round fails, whatever part of it the store kept is left to
-/// the router's scan.
+/// journaled, so the journal can start over).
 fn commit_round(
     store: &dyn Store,
     journal: &Mutex<Journal>,
@@ -134,25 +132,39 @@ fn commit_round(
     flush: bool,
 ) -> Result<Vec<Published>> {
     let mut journal = journal.lock().unwrap_or_else(|p| p.into_inner());
-    let mut published = Vec::new();
-    if !publications.is_empty() {
-        let writing = fresh.writing();
-        let stored = store.publish(&publications);
-        let ticket = writing.written();
-        let durable = stored.and_then(|p| Ok((p, journal.append(&publications)?)));
-        let bytes;
-        (published, bytes) = durable.inspect_err(|_| fresh.stop())?;
-        let new = publications
-            .into_iter()
-            .zip(&published)
-            .filter(|(_, outcome)| matches!(outcome, Published::New(_)))
-            .map(|(p, _)| FreshJob::new(p.event))
-            .collect();
-        fresh.hand_over(ticket, new, bytes);
-    }
+    let published = if publications.is_empty() {
+        Vec::new()
+    } else {
+        publish(store, &mut journal, fresh, publications)?
+    };
     if flush || journal.len() >= CHECKPOINT_BYTES {
         store.flush()?;
         journal.reset()?;
     }
+    Ok(published)
+}
+
+/// Stores and journals a round's publications; once they are durable, the new events'
+/// jobs go to `fresh`. If the round fails, whatever part of it the store kept is left to
+/// the router's scan.
+fn publish(
+    store: &dyn Store,
+    journal: &mut Journal,
+    fresh: &FreshJobs,
+    publications: Vec<Publication>,
+) -> Result<Vec<Published>> {
+    let writing = fresh.writing();
+    let stored = store.publish(&publications);
+    let ticket = writing.written();
+    let (published, bytes) = stored
+        .and_then(|published| Ok((published, journal.append(&publications)?)))
+        .inspect_err(|_| fresh.stop())?;
+    let new = publications
+        .into_iter()
+        .zip(&published)
+        .filter(|(_, outcome)| matches!(outcome, Published::New(_)))
+        .map(|(p, _)| FreshJob::new(p.event))
+        .collect();
+    fresh.hand_over(ticket, new, bytes);
     Ok(published)
 }

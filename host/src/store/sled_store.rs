@@ -185,7 +185,7 @@ impl SledStore {
         written
     }
 
-    fn update_api_account_once(
+    fn swap_api_account(
         &self,
         tenant: &str,
         id: &str,
@@ -350,7 +350,7 @@ impl Store for SledStore {
         id: &str,
         change: &mut dyn FnMut(&mut ApiAccount) -> bool,
     ) -> Result<Option<ApiAccount>> {
-        let updated = self.update_api_account_once(tenant, id, change);
+        let updated = self.swap_api_account(tenant, id, change);
         self.directory_changed(updated)
     }
     fn revoke_sessions(&self, tenant: &str, account: &str) -> Result<usize> {
