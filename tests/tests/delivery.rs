@@ -18,6 +18,20 @@ fn websub(url: &str, account: &str, topics: &[&str]) -> Value {
     })
 }
 
+/// A server with `concurrency` attempt slots, `per_receiver` of them for one receiver,
+/// whose attempts may hang for longer than a test runs.
+async fn with_slots(concurrency: usize, per_receiver: usize) -> TestServer {
+    TestServer::start_with(Options {
+        configure: Some(Box::new(move |c| {
+            c.delivery.timeout = Duration::from_secs(120);
+            c.delivery.concurrency = concurrency;
+            c.delivery.per_receiver_concurrency = per_receiver;
+        })),
+        ..Options::default()
+    })
+    .await
+}
+
 async fn delivery_when(api: &Api, id: &str, status: &str) -> Value {
     eventually(WAIT, || async {
         let d = api.get(&format!("/deliveries/{id}")).await;
@@ -167,15 +181,7 @@ async fn private_targets_are_refused_unless_allowed() {
 
 #[tokio::test]
 async fn a_hanging_receiver_does_not_hold_up_the_others() {
-    let server = TestServer::start_with(Options {
-        configure: Some(Box::new(|c| {
-            c.delivery.timeout = Duration::from_secs(120);
-            c.delivery.concurrency = 4;
-            c.delivery.per_receiver_concurrency = 2;
-        })),
-        ..Options::default()
-    })
-    .await;
+    let server = with_slots(4, 2).await;
     let api = server.api().await;
     let (slow, fast) = (TestReceiver::start().await, TestReceiver::start().await);
     slow.hang();
@@ -202,15 +208,7 @@ async fn a_hanging_receiver_does_not_hold_up_the_others() {
 async fn events_published_while_fan_out_waits_are_each_delivered_once() {
     // One slot, held by the first webhook: fan-out waits while more events are published
     // than the router's in-memory feed holds (8 MiB), so it must find them in the store.
-    let server = TestServer::start_with(Options {
-        configure: Some(Box::new(|c| {
-            c.delivery.timeout = Duration::from_secs(120);
-            c.delivery.concurrency = 1;
-            c.delivery.per_receiver_concurrency = 1;
-        })),
-        ..Options::default()
-    })
-    .await;
+    let server = with_slots(1, 1).await;
     let api = server.api().await;
     let receiver = TestReceiver::start().await;
     receiver.hang();

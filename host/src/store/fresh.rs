@@ -192,6 +192,11 @@ mod tests {
         feed.writing().written()
     }
 
+    /// A round that writes `jobs` and hands them over at once.
+    fn publish(feed: &FreshJobs, jobs: Vec<FreshJob>, bytes: usize) {
+        feed.hand_over(round(feed), jobs, bytes);
+    }
+
     fn scan(feed: &FreshJobs, limit: usize, found: usize) {
         let scanned = feed.scan(limit, || Ok(vec![(); found])).expect("scan");
         assert_eq!(scanned.len(), found);
@@ -200,16 +205,14 @@ mod tests {
     #[test]
     fn the_feed_is_off_until_a_scan_found_every_pending_job() {
         let feed = FreshJobs::default();
-        let before = round(&feed);
-        feed.hand_over(before, vec![fresh("e1")], 100);
+        publish(&feed, vec![fresh("e1")], 100);
         assert!(feed.take(10).is_none(), "off at start: the router scans");
         scan(&feed, 4, 4);
         assert!(feed.take(10).is_none(), "the scan may have left some");
         scan(&feed, 4, 3);
         assert_eq!(ids(feed.take(10)), Some(vec![]), "on, and nothing in it");
 
-        let ticket = round(&feed);
-        feed.hand_over(ticket, vec![fresh("e2"), fresh("e3")], 100);
+        publish(&feed, vec![fresh("e2"), fresh("e3")], 100);
         assert_eq!(ids(feed.take(1)), Some(vec!["e2".into()]));
         assert_eq!(ids(feed.take(5)), Some(vec!["e3".into()]));
     }
@@ -251,8 +254,7 @@ mod tests {
     fn a_stop_drops_what_the_feed_holds() {
         let feed = FreshJobs::default();
         scan(&feed, 4, 0);
-        let ticket = round(&feed);
-        feed.hand_over(ticket, vec![fresh("e1")], 100);
+        publish(&feed, vec![fresh("e1")], 100);
         feed.stop();
         assert!(feed.take(10).is_none());
         scan(&feed, 4, 1);
@@ -263,30 +265,24 @@ mod tests {
     fn a_round_that_does_not_fit_stops_the_feed() {
         let feed = FreshJobs::default();
         scan(&feed, 4, 0);
-        let first = round(&feed);
-        feed.hand_over(
-            first,
+        publish(
+            &feed,
             (0..CAPACITY).map(|i| fresh(&format!("e{i}"))).collect(),
             100,
         );
-        let second = round(&feed);
-        feed.hand_over(second, vec![fresh("late")], 100);
+        publish(&feed, vec![fresh("late")], 100);
         assert!(feed.take(1).is_none(), "too many: the router scans");
 
         scan(&feed, 4, 0);
-        let big = round(&feed);
-        feed.hand_over(big, vec![fresh("e1"), fresh("e2")], CAPACITY_BYTES);
+        publish(&feed, vec![fresh("e1"), fresh("e2")], CAPACITY_BYTES);
         assert_eq!(ids(feed.take(1)), Some(vec!["e1".into()]));
-        let more = round(&feed);
-        feed.hand_over(more, vec![fresh("e3")], CAPACITY_BYTES / 2 + 1);
+        publish(&feed, vec![fresh("e3")], CAPACITY_BYTES / 2 + 1);
         assert!(feed.take(1).is_none(), "too large: the router scans");
 
         scan(&feed, 4, 0);
-        let taken_back = round(&feed);
-        feed.hand_over(taken_back, vec![fresh("e4")], CAPACITY_BYTES);
+        publish(&feed, vec![fresh("e4")], CAPACITY_BYTES);
         assert_eq!(ids(feed.take(1)), Some(vec!["e4".into()]));
-        let again = round(&feed);
-        feed.hand_over(again, vec![fresh("e5")], CAPACITY_BYTES);
+        publish(&feed, vec![fresh("e5")], CAPACITY_BYTES);
         assert_eq!(
             ids(feed.take(1)),
             Some(vec!["e5".into()]),

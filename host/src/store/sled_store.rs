@@ -185,35 +185,6 @@ impl SledStore {
         written
     }
 
-    fn swap_api_account(
-        &self,
-        tenant: &str,
-        id: &str,
-        change: &mut dyn FnMut(&mut ApiAccount) -> bool,
-    ) -> Result<Option<ApiAccount>> {
-        let k = key(tenant, id);
-        // Compare-and-swap until no concurrent writer got in between: the TOTP step and
-        // the failure counter must never lose an update.
-        loop {
-            let Some(old) = self.api_accounts.get(&k).map_err(backend)? else {
-                return Ok(None);
-            };
-            let mut account: ApiAccount = decode(&old)?;
-            if !change(&mut account) {
-                return Ok(Some(account));
-            }
-            let new = encode(&account)?;
-            match self
-                .api_accounts
-                .compare_and_swap(&k, Some(&old), Some(new))
-                .map_err(backend)?
-            {
-                Ok(()) => return Ok(Some(account)),
-                Err(_) => continue,
-            }
-        }
-    }
-
     fn lock_queue(&self) -> std::sync::MutexGuard<'_, ()> {
         self.queue_lock.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -350,9 +321,32 @@ impl Store for SledStore {
         id: &str,
         change: &mut dyn FnMut(&mut ApiAccount) -> bool,
     ) -> Result<Option<ApiAccount>> {
-        let updated = self.swap_api_account(tenant, id, change);
+        let updated = (|| {
+            let k = key(tenant, id);
+            // Compare-and-swap until no concurrent writer got in between: the TOTP step
+            // and the failure counter must never lose an update.
+            loop {
+                let Some(old) = self.api_accounts.get(&k).map_err(backend)? else {
+                    return Ok(None);
+                };
+                let mut account: ApiAccount = decode(&old)?;
+                if !change(&mut account) {
+                    return Ok(Some(account));
+                }
+                let new = encode(&account)?;
+                match self
+                    .api_accounts
+                    .compare_and_swap(&k, Some(&old), Some(new))
+                    .map_err(backend)?
+                {
+                    Ok(()) => return Ok(Some(account)),
+                    Err(_) => continue,
+                }
+            }
+        })();
         self.directory_changed(updated)
     }
+
     fn revoke_sessions(&self, tenant: &str, account: &str) -> Result<usize> {
         let revoked = (|| {
             let mut revoked = 0;
