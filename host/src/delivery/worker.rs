@@ -214,9 +214,9 @@ async fn attempt(
     parties: Parties,
 ) {
     let span = tracing::info_span!("attempt", delivery = %delivery.id, event = %delivery.event, receiver = %delivery.receiver);
-    run_attempt(app, client, recorder, delivery, job, parties)
-        .instrument(span)
-        .await;
+    // Boxed: an attempt's future takes kilobytes, which its task would otherwise carry,
+    // and copy as it is spawned, finished and joined.
+    Box::pin(run_attempt(app, client, recorder, delivery, job, parties).instrument(span)).await;
 }
 
 async fn run_attempt(

@@ -241,7 +241,7 @@ impl Runtime {
                 self.counters.warm_calls.fetch_add(1, Ordering::Relaxed);
                 instance
             }
-            None => self.instantiate(plugin, tenant, &wait).await?,
+            None => Box::pin(self.instantiate(plugin, tenant, &wait)).await?,
         };
         instance.store.data_mut().call = CallContext {
             fresh_tokens,
@@ -253,7 +253,14 @@ impl Runtime {
             bound,
             calls,
         } = &mut instance;
-        let outcome = with_deadline(self.call_timeout, &wait, invoke(store, bound, op)).await;
+        // Boxed, like the instantiation: a component call's future takes kilobytes, which
+        // every future awaiting this one would carry, and move each time it moves.
+        let outcome = Box::pin(with_deadline(
+            self.call_timeout,
+            &wait,
+            invoke(store, bound, op),
+        ))
+        .await;
         *calls += 1;
         let reusable = store.data_mut().flush_stderr();
         match outcome {

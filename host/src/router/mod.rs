@@ -417,7 +417,8 @@ fn new_delivery(app: &App, event: &Event, receiver: &Receiver, body: plugins::Bo
         status_code: None,
         attempts: Vec::new(),
         next_attempt_at: Some(now),
-        request_body: String::from_utf8_lossy(&body.bytes).into_owned(),
+        request_body: String::from_utf8(body.bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
         content_type: body.content_type,
         error: None,
         created_at: now,
