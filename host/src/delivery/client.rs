@@ -1,14 +1,25 @@
-//! The HTTP client webhooks go out through: timeouts, no redirects, a capped read of
-//! the answer, and the SSRF guard unless private targets are allowed.
+//! The HTTP client webhooks go out through: hyper's pooled client, TLS by rustls with
+//! the webpki roots, timeouts, no redirects, a capped read of the answer, and the SSRF
+//! guard unless private targets are allowed.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::redirect::Policy;
+use base64::Engine as _;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body as _, Bytes, Incoming};
+use hyper::header::{ACCEPT, AUTHORIZATION, HeaderName, HeaderValue, USER_AGENT};
+use hyper::{Method, Request, Uri};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::time::{Instant, timeout_at};
 
 use super::guard;
 use crate::config::DeliveryConfig;
 use crate::plugins::OutgoingRequest;
+
+const AGENT: &str = concat!("Switchyard/", env!("CARGO_PKG_VERSION"));
 
 /// What a receiver answered.
 #[derive(Debug, Clone)]
@@ -20,73 +31,122 @@ pub struct Answer {
 /// Sends webhook requests.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
-    client: reqwest::Client,
+    client: Client<HttpsConnector<HttpConnector<guard::Resolver>>, Full<Bytes>>,
     guard: bool,
+    timeout: Duration,
     max_response_bytes: usize,
 }
 
 impl HttpClient {
     /// A client for `config`.
-    pub fn new(config: &DeliveryConfig) -> Result<Self, reqwest::Error> {
-        let mut builder = reqwest::Client::builder()
-            .redirect(Policy::none())
-            // Retries follow the delivery schedule; none within an attempt, so nothing
-            // keeps a copy of each request for one either.
-            .retry(reqwest::retry::never().max_retries_per_request(0))
-            .no_proxy()
-            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
-            .timeout(config.timeout)
+    pub fn new(config: &DeliveryConfig) -> Self {
+        let guard = !config.allow_private_targets;
+        let mut http = HttpConnector::new_with_resolver(guard::Resolver { public_only: guard });
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(config.timeout.min(Duration::from_secs(10))));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
-            .user_agent(concat!("Switchyard/", env!("CARGO_PKG_VERSION")));
-        if !config.allow_private_targets {
-            builder = builder.dns_resolver(Arc::new(guard::PublicOnly));
-        }
-        Ok(Self {
-            client: builder.build()?,
-            guard: !config.allow_private_targets,
+            .pool_timer(TokioTimer::new())
+            .build(https);
+        Self {
+            client,
+            guard,
+            timeout: config.timeout,
             max_response_bytes: config.max_response_bytes,
-        })
+        }
     }
 
-    /// Sends `request`; an error says in words what went wrong.
+    /// Sends `request`; an error says in words what went wrong. The timeout covers the
+    /// whole exchange; an answer whose body is still coming when it runs out counts.
     pub async fn send(&self, request: OutgoingRequest) -> Result<Answer, String> {
-        let url = reqwest::Url::parse(&request.url).map_err(|e| format!("invalid URL: {e}"))?;
-        if self.guard {
-            guard::check_literal(&url)?;
-        }
-        let method = reqwest::Method::from_bytes(request.method.as_bytes())
-            .map_err(|_| format!("invalid method {:?}", request.method))?;
-        let mut builder = self.client.request(method, url).body(request.body);
-        for (name, value) in &request.headers {
-            builder = builder.header(name.as_str(), value.as_str());
-        }
-        let mut response = builder.send().await.map_err(describe)?;
+        let deadline = Instant::now() + self.timeout;
+        let request = self.build(request)?;
+        let response = timeout_at(deadline, self.client.request(request))
+            .await
+            .map_err(|_| "timed out".to_owned())?
+            .map_err(|e| describe(&e))?;
         let status = response.status().as_u16();
         // Read (and drop) at most the cap, so the connection can be reused but a huge
         // answer cannot eat memory or time.
-        let mut read = 0usize;
-        while read < self.max_response_bytes {
-            match response.chunk().await {
-                Ok(Some(chunk)) => read += chunk.len(),
-                Ok(None) | Err(_) => break,
-            }
-        }
+        let _ = timeout_at(
+            deadline,
+            drain(response.into_body(), self.max_response_bytes),
+        )
+        .await;
         Ok(Answer { status })
+    }
+
+    fn build(&self, outgoing: OutgoingRequest) -> Result<Request<Full<Bytes>>, String> {
+        let mut url = url::Url::parse(&outgoing.url).map_err(|e| format!("invalid URL: {e}"))?;
+        if self.guard {
+            guard::check_literal(&url)?;
+        }
+        url.set_fragment(None);
+        let credentials = (!url.username().is_empty()).then(|| {
+            let user = url.username().to_owned();
+            let password = url.password().unwrap_or_default().to_owned();
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        });
+        let uri: Uri = url
+            .as_str()
+            .parse()
+            .map_err(|e| format!("invalid URL: {e}"))?;
+        let method = Method::from_bytes(outgoing.method.as_bytes())
+            .map_err(|_| format!("invalid method {:?}", outgoing.method))?;
+        let mut request = Request::new(Full::new(Bytes::from(outgoing.body)));
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        let headers = request.headers_mut();
+        for (name, value) in &outgoing.headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("invalid request: invalid header name {name:?}"))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| format!("invalid request: invalid value for header {name}"))?;
+            headers.append(name, value);
+        }
+        headers
+            .entry(USER_AGENT)
+            .or_insert(HeaderValue::from_static(AGENT));
+        headers
+            .entry(ACCEPT)
+            .or_insert(HeaderValue::from_static("*/*"));
+        // Credentials in the URL go as Basic authentication, never in the request line.
+        if let Some(credentials) = credentials
+            && let Ok(value) = HeaderValue::from_str(&format!("Basic {credentials}"))
+        {
+            headers.entry(AUTHORIZATION).or_insert(value);
+        }
+        Ok(request)
     }
 }
 
-fn describe(e: reqwest::Error) -> String {
+/// Reads and drops up to `cap` bytes of `body`.
+async fn drain(mut body: Incoming, cap: usize) {
+    let mut read = 0usize;
+    while read < cap && !body.is_end_stream() {
+        match body.frame().await {
+            Some(Ok(frame)) => read += frame.data_ref().map_or(0, Bytes::len),
+            Some(Err(_)) | None => break,
+        }
+    }
+}
+
+fn describe(e: &hyper_util::client::legacy::Error) -> String {
     use std::error::Error as _;
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
+    let mut text = if e.is_connect() {
         "connection failed"
-    } else if e.is_builder() {
-        "invalid request"
     } else {
         "request failed"
-    };
-    let mut text = kind.to_owned();
+    }
+    .to_owned();
     let mut source = e.source();
     while let Some(cause) = source {
         text.push_str(": ");
@@ -94,4 +154,170 @@ fn describe(e: reqwest::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    fn client(timeout: Duration) -> HttpClient {
+        HttpClient::new(&DeliveryConfig {
+            allow_private_targets: true,
+            timeout,
+            ..DeliveryConfig::default()
+        })
+    }
+
+    fn post(url: String, headers: &[(&str, &str)]) -> OutgoingRequest {
+        OutgoingRequest {
+            method: "POST".into(),
+            url,
+            headers: headers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
+            body: b"{\"n\":1}".to_vec(),
+        }
+    }
+
+    /// A listener on loopback and its port.
+    async fn listener() -> (TcpListener, u16) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        (listener, port)
+    }
+
+    /// Reads a request's head and body (by its content-length) off `stream`.
+    async fn read_request(stream: &mut tokio::net::TcpStream) -> String {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut buf).await.expect("read");
+            seen.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&seen).into_owned();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .unwrap_or(0);
+                if body.len() >= length {
+                    return text;
+                }
+            }
+            assert!(n > 0, "the client hung up: {text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_goes_out_with_its_headers_and_the_url_credentials_as_basic_auth() {
+        let (listener, port) = listener().await;
+        let server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.expect("accept");
+            let request = read_request(&mut stream).await;
+            stream
+                .write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+                .await
+                .expect("write");
+            request
+        });
+        let url = format!("http://user:secret@127.0.0.1:{port}/hook?x=1#fragment");
+        let answer = client(Duration::from_secs(30))
+            .send(post(
+                url,
+                &[
+                    ("content-type", "application/json"),
+                    ("x-a", "1"),
+                    ("x-a", "2"),
+                ],
+            ))
+            .await
+            .expect("sent");
+        assert_eq!(answer.status, 204);
+        let request = server.await.expect("server");
+        let lines: Vec<&str> = request.lines().collect();
+        assert_eq!(lines[0], "POST /hook?x=1 HTTP/1.1", "{request}");
+        for header in [
+            format!("host: 127.0.0.1:{port}"),
+            "content-type: application/json".to_owned(),
+            "x-a: 1".to_owned(),
+            "x-a: 2".to_owned(),
+            format!("user-agent: {AGENT}"),
+            "accept: */*".to_owned(),
+            format!(
+                "authorization: Basic {}",
+                base64::engine::general_purpose::STANDARD.encode("user:secret")
+            ),
+            "content-length: 7".to_owned(),
+        ] {
+            assert!(
+                lines.contains(&header.as_str()),
+                "{header} missing: {request}"
+            );
+        }
+        assert!(request.ends_with("\r\n\r\n{\"n\":1}"), "{request}");
+        assert!(
+            !request.contains("secret@") && !request.contains("fragment"),
+            "{request}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_https_url_is_sent_over_tls() {
+        let (listener, port) = listener().await;
+        let server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.expect("accept");
+            let mut first = [0u8; 3];
+            stream.read_exact(&mut first).await.expect("read");
+            first
+        });
+        let error = client(Duration::from_secs(30))
+            .send(post(format!("https://127.0.0.1:{port}/hook"), &[]))
+            .await
+            .expect_err("no TLS server there");
+        // A TLS record: handshake (22), protocol version 3.x.
+        assert_eq!(server.await.expect("server")[..2], [22, 3]);
+        assert!(error.starts_with("connection failed"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_receiver_that_never_answers_times_out() {
+        let (listener, port) = listener().await;
+        let _server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.expect("accept");
+            read_request(&mut stream).await;
+            std::future::pending::<()>().await;
+        });
+        let error = client(Duration::from_millis(200))
+            .send(post(format!("http://127.0.0.1:{port}/hook"), &[]))
+            .await
+            .expect_err("no answer");
+        assert_eq!(error, "timed out");
+    }
+
+    #[tokio::test]
+    async fn bad_requests_and_closed_ports_are_described() {
+        let client = client(Duration::from_secs(30));
+        let (listener, port) = listener().await;
+        drop(listener);
+        let url = format!("http://127.0.0.1:{port}/hook");
+        let refused = client
+            .send(post(url.clone(), &[]))
+            .await
+            .expect_err("closed");
+        assert!(refused.starts_with("connection failed: "), "{refused}");
+        let bad_name = client
+            .send(post(url.clone(), &[("bad name", "x")]))
+            .await
+            .expect_err("header name");
+        assert!(bad_name.starts_with("invalid request"), "{bad_name}");
+        let bad_url = client
+            .send(post("http://".into(), &[]))
+            .await
+            .expect_err("URL");
+        assert!(bad_url.starts_with("invalid URL"), "{bad_url}");
+    }
 }

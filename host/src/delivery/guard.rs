@@ -3,9 +3,12 @@
 //! It runs inside the HTTP client's DNS resolution, so the address checked is the
 //! address connected to (no time-of-check/time-of-use gap), and on IP-literal URLs.
 
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use hyper_util::client::legacy::connect::dns::Name;
 
 /// True when a webhook may be sent to `ip` with private targets refused.
 pub fn is_public(ip: IpAddr) -> bool {
@@ -43,28 +46,43 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
 }
 
-/// A resolver that drops non-public addresses and fails when none is left.
+/// The webhook client's resolver; with `public_only` it drops non-public addresses and
+/// fails when none is left.
 #[derive(Debug, Clone, Copy)]
-pub struct PublicOnly;
+pub struct Resolver {
+    /// Refuse private targets.
+    pub public_only: bool,
+}
 
-impl Resolve for PublicOnly {
-    fn resolve(&self, name: Name) -> Resolving {
+impl tower::Service<Name> for Resolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = std::io::Result<Self::Response>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let public_only = self.public_only;
         Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+            let host = name.as_str();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, 0))
                 .await?
-                .filter(|a| is_public(a.ip()))
+                .filter(|a| !public_only || is_public(a.ip()))
                 .collect();
             if addrs.is_empty() {
-                return Err(format!("{host} resolves to no public address").into());
+                return Err(std::io::Error::other(format!(
+                    "{host} resolves to no public address"
+                )));
             }
-            Ok(Box::new(addrs.into_iter()) as Addrs)
+            Ok(addrs.into_iter())
         })
     }
 }
 
 /// Checks a URL's literal IP host, which skips DNS resolution.
-pub fn check_literal(url: &reqwest::Url) -> Result<(), String> {
+pub fn check_literal(url: &url::Url) -> Result<(), String> {
     let ip = match url.host() {
         Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
         Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
@@ -121,7 +139,7 @@ mod tests {
 
     #[test]
     fn literal_hosts_are_checked() {
-        let url = |s: &str| reqwest::Url::parse(s).expect("test url");
+        let url = |s: &str| url::Url::parse(s).expect("test url");
         assert!(check_literal(&url("http://127.0.0.1:9/x")).is_err());
         assert!(check_literal(&url("http://[::1]:9/x")).is_err());
         assert!(check_literal(&url("http://8.8.8.8/x")).is_ok());

@@ -217,7 +217,7 @@ pub fn masked(app: &App, receiver: &Receiver) -> Receiver {
 async fn validate(app: &App, r: &Receiver) -> Result<()> {
     validate_url(&r.url)?;
     if !app.config.delivery.allow_private_targets
-        && let Ok(url) = reqwest::Url::parse(&r.url)
+        && let Ok(url) = url::Url::parse(&r.url)
     {
         crate::delivery::guard::check_literal(&url).map_err(Error::Invalid)?;
     }
