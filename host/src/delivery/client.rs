@@ -13,6 +13,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use percent_encoding::percent_decode_str;
 use tokio::time::{Instant, timeout_at};
 
 use super::guard;
@@ -89,8 +90,9 @@ impl HttpClient {
         }
         url.set_fragment(None);
         let credentials = (!url.username().is_empty()).then(|| {
-            let user = url.username().to_owned();
-            let password = url.password().unwrap_or_default().to_owned();
+            let decode = |part: &str| percent_decode_str(part).decode_utf8_lossy().into_owned();
+            let user = decode(url.username());
+            let password = decode(url.password().unwrap_or_default());
             let _ = url.set_username("");
             let _ = url.set_password(None);
             base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
@@ -224,7 +226,7 @@ mod tests {
                 .expect("write");
             request
         });
-        let url = format!("http://user:secret@127.0.0.1:{port}/hook?x=1#fragment");
+        let url = format!("http://us%40er:se%3Acret@127.0.0.1:{port}/hook?x=1#fragment");
         let answer = client(Duration::from_secs(30))
             .send(post(
                 url,
@@ -249,7 +251,7 @@ mod tests {
             "accept: */*".to_owned(),
             format!(
                 "authorization: Basic {}",
-                base64::engine::general_purpose::STANDARD.encode("user:secret")
+                base64::engine::general_purpose::STANDARD.encode("us@er:se:cret")
             ),
             "content-length: 7".to_owned(),
         ] {
@@ -260,7 +262,7 @@ mod tests {
         }
         assert!(request.ends_with("\r\n\r\n{\"n\":1}"), "{request}");
         assert!(
-            !request.contains("secret@") && !request.contains("fragment"),
+            !request.contains("cret@") && !request.contains("fragment"),
             "{request}"
         );
     }

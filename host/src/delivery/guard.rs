@@ -72,8 +72,9 @@ impl tower::Service<Name> for Resolver {
                 .filter(|a| !public_only || is_public(a.ip()))
                 .collect();
             if addrs.is_empty() {
+                let which = if public_only { "public " } else { "" };
                 return Err(std::io::Error::other(format!(
-                    "{host} resolves to no public address"
+                    "{host} resolves to no {which}address"
                 )));
             }
             Ok(addrs.into_iter())
