@@ -293,9 +293,12 @@ mod tests {
             read_request(&mut stream).await;
             std::future::pending::<()>().await;
         });
-        let error = client(Duration::from_millis(200))
-            .send(post(format!("http://127.0.0.1:{port}/hook"), &[]))
+        // The outer bound only turns a missing timeout into a failure instead of a hang.
+        let client = client(Duration::from_millis(200));
+        let sending = client.send(post(format!("http://127.0.0.1:{port}/hook"), &[]));
+        let error = tokio::time::timeout(Duration::from_secs(60), sending)
             .await
+            .expect("the client's own timeout ends the attempt")
             .expect_err("no answer");
         assert_eq!(error, "timed out");
     }
