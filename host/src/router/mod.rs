@@ -294,7 +294,7 @@ async fn deliveries_for(
             && r.topics.iter().any(|p| topics::matches(p, &event.topic))
     }) {
         let id = delivery_id(&event.id, &receiver.id);
-        if may_have_run && app.quick(|s| s.has_delivery(&event.tenant, &id))? {
+        if may_have_run && app.quick(|s| s.has_delivery(&event.tenant, &receiver.id, &id))? {
             continue;
         }
         let account = directory.accounts.get(&receiver.api_account);

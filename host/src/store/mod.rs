@@ -238,10 +238,11 @@ pub trait Store: Send + Sync + 'static {
     /// transaction: `queued` go on the queue (those with a `next_attempt_at`).
     fn complete_fanout(&self, done: &[FanoutDone]) -> Result<()>;
 
-    /// A delivery of a tenant.
+    /// A delivery of a tenant, whichever receiver's it is (one lookup per receiver the
+    /// tenant has deliveries for).
     fn delivery(&self, tenant: &str, id: &str) -> Result<Option<Delivery>>;
-    /// Whether a delivery of a tenant is stored.
-    fn has_delivery(&self, tenant: &str, id: &str) -> Result<bool>;
+    /// Whether a delivery of a tenant's receiver is stored.
+    fn has_delivery(&self, tenant: &str, receiver: &str, id: &str) -> Result<bool>;
     /// A tenant's deliveries, newest first.
     fn deliveries(&self, tenant: &str, query: &DeliveryQuery) -> Result<Vec<Delivery>>;
     /// Takes up to `limit` deliveries due at `now` off the queue, at most `room(tenant,
@@ -257,8 +258,8 @@ pub trait Store: Send + Sync + 'static {
     /// When the earliest delivery queued for a receiver with `room` is due (no later).
     fn next_due(&self, room: &dyn Fn(&str, &str) -> usize) -> Result<Option<Timestamp>>;
     /// Stores deliveries after their attempts and ends the jobs that ended, in one
-    /// transaction: claimed ones are no longer in flight, fresh ones join the log, and
-    /// each is queued again when its `next_attempt_at` is set.
+    /// transaction: claimed ones are no longer in flight, and each is queued again when
+    /// its `next_attempt_at` is set.
     fn finish_attempts(&self, recorded: &Recorded) -> Result<()>;
     /// Puts a delivery back on the queue at its `next_attempt_at` (a manual resend).
     fn requeue(&self, delivery: &Delivery) -> Result<()>;
