@@ -110,3 +110,57 @@ async fn a_receiver_gets_only_events_about_users_in_its_accounts_scope() {
         "not sent"
     );
 }
+
+/// Receivers of one event that share a plugin, its settings and (for the filter) the
+/// API account share its answer; the others each get their own.
+#[tokio::test]
+async fn each_receiver_of_an_event_gets_its_own_accounts_answer_and_its_own_body() {
+    let server = TestServer::start().await;
+    let admin = server.api().await;
+    let account = |unit: &str| json!({"name": format!("{unit}-crm"), "authorizations": {"permissions": ["accounts.read"], "scopes": {"org_unit": [unit]}}});
+    let sales = admin.post("/api-accounts", account("sales"), 201).await;
+    let support = admin.post("/api-accounts", account("support"), 201).await;
+    let mut receivers = Vec::new();
+    for (account, envelope) in [
+        (&sales, "false"),
+        (&support, "false"),
+        (&sales, "true"),
+        (&sales, "false"),
+    ] {
+        let receiver = TestReceiver::start().await;
+        admin
+            .add_receiver(json!({
+                "url": receiver.url,
+                "topics": ["Accounts.*"],
+                "api_account": account["id"],
+                "auth": {"protocol": "websub", "settings": {"secret": "s"}},
+                "filter": {"plugin": "scope-filter", "settings": {"permission": "accounts.read"}},
+                "transform": {"plugin": "json", "settings": {"envelope": envelope}},
+            }))
+            .await;
+        receivers.push(receiver);
+    }
+
+    admin
+        .post(
+            "/accounts",
+            json!({"name": "ada", "attributes": {"org_unit": "sales"}}),
+            201,
+        )
+        .await;
+    let [plain, other_account, enveloped, plain_again] = &receivers[..] else {
+        unreachable!("four receivers");
+    };
+    let ada = plain.next(WAIT).await.json();
+    assert_eq!(ada["name"], "ada");
+    assert_eq!(plain_again.next(WAIT).await.json(), ada, "the same body");
+    let envelope = enveloped.next(WAIT).await.json();
+    assert_eq!(envelope["topic"], "Accounts.Create");
+    assert_eq!(envelope["payload"], ada);
+    assert!(
+        other_account
+            .nothing_within(Duration::from_millis(500))
+            .await,
+        "support's account may not see ada"
+    );
+}

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use crate::app::App;
 use crate::delivery::{Handoff, OpenJobs, Parties};
-use crate::domain::{ApiAccount, Delivery, DeliveryStatus, Event, Receiver, topics};
+use crate::domain::{ApiAccount, Delivery, DeliveryStatus, Event, PluginRef, Receiver, topics};
 use crate::plugins;
 use crate::store::{FanoutDone, FanoutJob, FreshJobs, Store};
 
@@ -289,6 +289,8 @@ async fn deliveries_for(
 ) -> Result<Vec<Delivery>, crate::store::Error> {
     let wire = to_plugin_event(event);
     let mut out = Vec::new();
+    let mut allowed = Answers::default();
+    let mut bodies = Answers::default();
     for receiver in directory.receivers.values().filter(|r| {
         r.created_at <= event.occurred_at
             && r.topics.iter().any(|p| topics::matches(p, &event.topic))
@@ -302,7 +304,11 @@ async fn deliveries_for(
             tracing::debug!(receiver = %receiver.id, "receiver's API account is gone or disabled");
             continue;
         };
-        match authorize(app, receiver, account, &wire).await {
+        let filter = (&receiver.filter, account.id.as_str());
+        match allowed
+            .get(filter, || authorize(app, receiver, account, &wire))
+            .await
+        {
             Ok(true) => {}
             Ok(false) => {
                 tracing::debug!(event = %event.id, receiver = %receiver.id, "not authorized: no delivery");
@@ -318,17 +324,14 @@ async fn deliveries_for(
                 continue;
             }
         }
-        let settings = &receiver.transform.settings;
-        let transformed = app
-            .metrics
-            .time_plugin(app.plugins.transform(
-                &event.tenant,
-                &receiver.transform.plugin,
-                &wire,
-                settings,
-            ))
-            .await;
-        match transformed {
+        let transform = &receiver.transform;
+        let transformed = bodies.get((transform, ""), || {
+            let call =
+                app.plugins
+                    .transform(&event.tenant, &transform.plugin, &wire, &transform.settings);
+            app.metrics.time_plugin(call)
+        });
+        match transformed.await {
             Ok(body) => out.push(new_delivery(app, event, receiver, body)),
             Err(e) => out.push(failed(
                 app,
@@ -339,6 +342,39 @@ async fn deliveries_for(
         }
     }
     Ok(out)
+}
+
+/// One event's answers to one kind of plugin call, shared by the receivers that make the
+/// same call: the plugin and its settings, and for a filter the API account. A filter's
+/// and a transform's answers depend only on their arguments (a plugin keeps no state
+/// between calls), so receivers that share them need one call per event between them.
+struct Answers<'a, T> {
+    known: Vec<(Call<'a>, Result<T, String>)>,
+}
+
+/// A plugin with its settings, and the API account a filter is asked about (`""` for a
+/// transform).
+type Call<'a> = (&'a PluginRef, &'a str);
+
+impl<T> Default for Answers<'_, T> {
+    fn default() -> Self {
+        Self { known: Vec::new() }
+    }
+}
+
+impl<'a, T: Clone> Answers<'a, T> {
+    /// The answer to `call`: made with `ask` the first time, then the same.
+    async fn get<F>(&mut self, call: Call<'a>, ask: impl FnOnce() -> F) -> Result<T, String>
+    where
+        F: Future<Output = Result<T, plugins::Error>>,
+    {
+        if let Some((_, answer)) = self.known.iter().find(|(known, _)| *known == call) {
+            return answer.clone();
+        }
+        let answer = ask().await.map_err(|e| e.to_string());
+        self.known.push((call, answer.clone()));
+        answer
+    }
 }
 
 /// Asks the receiver's authorization filter whether its API account may see the event.
