@@ -63,7 +63,7 @@ impl Journal {
 
     /// Appends `batch` and waits until it is on disk; returns the record's length.
     pub fn append(&mut self, batch: &[Publication]) -> Result<usize> {
-        let payload = serde_json::to_vec(batch).map_err(Error::Corrupt)?;
+        let payload = serde_json::to_vec(batch).map_err(|e| Error::Corrupt(e.into()))?;
         let length = u32::try_from(payload.len())
             .map_err(|_| Error::Backend("a publish round too large to journal".into()))?;
         let mut record = Vec::with_capacity(HEADER + payload.len());

@@ -9,6 +9,7 @@ mod commit;
 mod fresh;
 mod journal;
 mod lanes;
+mod record;
 mod sled_store;
 
 use crate::domain::{
@@ -31,7 +32,7 @@ pub enum Error {
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A stored value could not be decoded.
     #[error("stored data is corrupt: {0}")]
-    Corrupt(#[source] serde_json::Error),
+    Corrupt(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Result of the store.

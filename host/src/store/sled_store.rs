@@ -1,4 +1,5 @@
-//! The embedded store on sled: one tree per aggregate, JSON values, keys made for scans.
+//! The embedded store on sled: one tree per aggregate, JSON values (deliveries in their
+//! own encoding, see [`super::record`]), keys made for scans.
 //!
 //! Keys (`/` separates parts; tenant names and ids never contain it):
 //! - `tenants`: `name`
@@ -28,6 +29,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use sled::{Db, Transactional, Tree};
 
 use super::lanes::{self, LanesTx};
+use super::record::{decode_delivery, encode_delivery};
 use super::{
     AccessToken, DeliveryQuery, Error, FanoutDone, FanoutJob, LoginGuard, Publication, Published,
     Recorded, Result, Store, UiSession,
@@ -84,11 +86,11 @@ fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Error {
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(value).map_err(Error::Corrupt)
+    serde_json::to_vec(value).map_err(|e| Error::Corrupt(e.into()))
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(Error::Corrupt)
+    serde_json::from_slice(bytes).map_err(|e| Error::Corrupt(e.into()))
 }
 
 fn key(tenant: &str, id: &str) -> String {
@@ -170,7 +172,7 @@ impl SledStore {
             if old.iter().filter(|&&b| b == b'/').count() != 1 {
                 continue;
             }
-            let new = delivery_key(&decode(&value)?);
+            let new = delivery_key(&decode_delivery(&value)?);
             let r = (&self.deliveries, &self.in_flight).transaction(|(deliveries, in_flight)| {
                 deliveries.remove(&old)?;
                 deliveries.insert(new.as_bytes(), &value)?;
@@ -280,7 +282,8 @@ fn tx_put_delivery(
     queue: &LanesTx<'_>,
     delivery: &Delivery,
 ) -> std::result::Result<(), ConflictableTransactionError<Error>> {
-    deliveries.insert(delivery_key(delivery).as_bytes(), tx_encode(delivery)?)?;
+    let value = encode_delivery(delivery).or_else(abort)?;
+    deliveries.insert(delivery_key(delivery).as_bytes(), value)?;
     queue.enqueue(delivery)
 }
 
@@ -570,9 +573,9 @@ impl Store for SledStore {
 
     fn delivery(&self, tenant: &str, id: &str) -> Result<Option<Delivery>> {
         for receiver in self.receivers_with_deliveries(tenant)? {
-            let found = Self::get(&self.deliveries, &format!("{tenant}/{receiver}/{id}"))?;
-            if found.is_some() {
-                return Ok(found);
+            let k = format!("{tenant}/{receiver}/{id}");
+            if let Some(value) = self.deliveries.get(k).map_err(backend)? {
+                return decode_delivery(&value).map(Some);
             }
         }
         Ok(None)
@@ -621,7 +624,7 @@ impl Store for SledStore {
         }
         let mut out = Vec::new();
         while let Some(((_, value), i)) = next.pop() {
-            let d: Delivery = decode(&value)?;
+            let d = decode_delivery(&value)?;
             if wanted(&d) {
                 out.push(d);
                 if out.len() >= query.limit {
@@ -699,7 +702,7 @@ impl Store for SledStore {
                             continue;
                         };
                         in_flight.insert(stored_key.as_bytes(), &now.ms().to_be_bytes())?;
-                        out.push(decode::<Delivery>(&stored).or_else(abort)?);
+                        out.push(decode_delivery(&stored).or_else(abort)?);
                     }
                     Ok(out)
                 });
@@ -771,7 +774,7 @@ impl Store for SledStore {
                 };
                 let k = delivery_key(delivery);
                 if let Some(old) = deliveries.get(k.as_bytes())? {
-                    queue.dequeue(&decode(&old).or_else(abort)?)?;
+                    queue.dequeue(&decode_delivery(&old).or_else(abort)?)?;
                 }
                 tx_put_delivery(deliveries, &queue, delivery)
             },
@@ -791,7 +794,7 @@ impl Store for SledStore {
         let mut pruned = 0;
         for entry in self.deliveries.iter() {
             let (k, v) = entry.map_err(backend)?;
-            let mut d: Delivery = decode(&v)?;
+            let mut d = decode_delivery(&v)?;
             if d.created_at >= before || !d.status.is_final() || d.body_pruned {
                 continue;
             }
@@ -800,7 +803,7 @@ impl Store for SledStore {
             // Only if unchanged since read: a concurrent resend wins.
             if self
                 .deliveries
-                .compare_and_swap(&k, Some(&v), Some(encode(&d)?))
+                .compare_and_swap(&k, Some(&v), Some(encode_delivery(&d)?))
                 .map_err(backend)?
                 .is_ok()
             {
@@ -908,7 +911,7 @@ impl SledStore {
                     let Some(stored) = deliveries.get(&*k)? else {
                         return Ok(());
                     };
-                    let mut delivery: Delivery = decode(&stored).or_else(abort)?;
+                    let mut delivery = decode_delivery(&stored).or_else(abort)?;
                     delivery.next_attempt_at = Some(now);
                     let queue = LanesTx {
                         queue,
