@@ -2,6 +2,8 @@
 //! the webpki roots, timeouts, no redirects, a capped read of the answer, and the SSRF
 //! guard unless private targets are allowed.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -22,6 +24,9 @@ use crate::plugins::OutgoingRequest;
 
 const AGENT: &str = concat!("Switchyard/", env!("CARGO_PKG_VERSION"));
 
+/// URLs whose targets a client keeps; past this it forgets them all and starts again.
+const TARGETS: usize = 4096;
+
 /// What a receiver answered.
 #[derive(Debug, Clone)]
 pub struct Answer {
@@ -36,6 +41,17 @@ pub struct HttpClient {
     guard: bool,
     timeout: Duration,
     max_response_bytes: usize,
+    /// Each URL's target, parsed and checked once: a receiver's webhooks go to the same
+    /// URL again and again.
+    targets: Arc<Mutex<HashMap<String, Target>>>,
+}
+
+/// Where a URL sends a request: the URI without fragment or credentials, and the
+/// credentials as the value of Basic authentication.
+#[derive(Debug, Clone)]
+struct Target {
+    uri: Uri,
+    basic: Option<HeaderValue>,
 }
 
 impl HttpClient {
@@ -60,6 +76,7 @@ impl HttpClient {
             guard,
             timeout: config.timeout,
             max_response_bytes: config.max_response_bytes,
+            targets: Arc::default(),
         }
     }
 
@@ -83,8 +100,23 @@ impl HttpClient {
         Ok(Answer { status })
     }
 
-    fn build(&self, outgoing: OutgoingRequest) -> Result<Request<Full<Bytes>>, String> {
-        let mut url = url::Url::parse(&outgoing.url).map_err(|e| format!("invalid URL: {e}"))?;
+    /// The target of `url`, parsed and checked the first time it is seen.
+    fn target(&self, url: &str) -> Result<Target, String> {
+        let targets = || self.targets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(target) = targets().get(url) {
+            return Ok(target.clone());
+        }
+        let target = self.parse_target(url)?;
+        let mut known = targets();
+        if known.len() >= TARGETS {
+            known.clear();
+        }
+        known.insert(url.to_owned(), target.clone());
+        Ok(target)
+    }
+
+    fn parse_target(&self, url: &str) -> Result<Target, String> {
+        let mut url = url::Url::parse(url).map_err(|e| format!("invalid URL: {e}"))?;
         if self.guard {
             guard::check_literal(&url)?;
         }
@@ -97,10 +129,16 @@ impl HttpClient {
             let _ = url.set_password(None);
             base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
         });
-        let uri: Uri = url
+        let uri = url
             .as_str()
             .parse()
             .map_err(|e| format!("invalid URL: {e}"))?;
+        let basic = credentials.and_then(|c| HeaderValue::from_str(&format!("Basic {c}")).ok());
+        Ok(Target { uri, basic })
+    }
+
+    fn build(&self, outgoing: OutgoingRequest) -> Result<Request<Full<Bytes>>, String> {
+        let Target { uri, basic } = self.target(&outgoing.url)?;
         let method = Method::from_bytes(outgoing.method.as_bytes())
             .map_err(|_| format!("invalid method {:?}", outgoing.method))?;
         let mut request = Request::new(Full::new(Bytes::from(outgoing.body)));
@@ -121,10 +159,8 @@ impl HttpClient {
             .entry(ACCEPT)
             .or_insert(HeaderValue::from_static("*/*"));
         // Credentials in the URL go as Basic authentication, never in the request line.
-        if let Some(credentials) = credentials
-            && let Ok(value) = HeaderValue::from_str(&format!("Basic {credentials}"))
-        {
-            headers.entry(AUTHORIZATION).or_insert(value);
+        if let Some(basic) = basic {
+            headers.entry(AUTHORIZATION).or_insert(basic);
         }
         Ok(request)
     }
@@ -265,6 +301,59 @@ mod tests {
             !request.contains("cret@") && !request.contains("fragment"),
             "{request}"
         );
+    }
+
+    /// Answers 204 to every request on every connection `listener` accepts, and hands
+    /// each request over as read.
+    fn answer_all(listener: TcpListener) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    loop {
+                        let request = read_request(&mut stream).await;
+                        let answer = b"HTTP/1.1 204 No Content\r\n\r\n";
+                        if tx.send(request).is_err() || stream.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        rx
+    }
+
+    #[tokio::test]
+    async fn each_url_keeps_its_own_target_from_one_request_to_the_next() {
+        let (listener, port) = listener().await;
+        let mut requests = answer_all(listener);
+        let client = client(Duration::from_secs(30));
+        let with_credentials = format!("http://ada:pw@127.0.0.1:{port}/one");
+        let without = format!("http://127.0.0.1:{port}/two");
+        let basic = format!(
+            "authorization: Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("ada:pw")
+        );
+        for (url, line, authorized) in [
+            (&with_credentials, "POST /one HTTP/1.1", true),
+            (&without, "POST /two HTTP/1.1", false),
+            (&with_credentials, "POST /one HTTP/1.1", true),
+        ] {
+            let answer = client.send(post(url.clone(), &[])).await.expect("sent");
+            assert_eq!(answer.status, 204);
+            let request = requests.recv().await.expect("request");
+            assert!(request.starts_with(line), "{request}");
+            assert_eq!(request.contains(&basic), authorized, "{request}");
+        }
+        let guarded = HttpClient::new(&DeliveryConfig::default());
+        for _ in 0..2 {
+            let refused = guarded
+                .send(post(without.clone(), &[]))
+                .await
+                .expect_err("a private address");
+            assert!(refused.contains("127.0.0.1"), "{refused}");
+        }
     }
 
     #[tokio::test]
