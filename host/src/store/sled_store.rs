@@ -172,7 +172,7 @@ impl SledStore {
             if old.iter().filter(|&&b| b == b'/').count() != 1 {
                 continue;
             }
-            let new = delivery_key(&decode_delivery(&value)?);
+            let new = key_of(&decode_delivery(&value)?);
             let r = (&self.deliveries, &self.in_flight).transaction(|(deliveries, in_flight)| {
                 deliveries.remove(&old)?;
                 deliveries.insert(new.as_bytes(), &value)?;
@@ -273,8 +273,12 @@ impl SledStore {
 }
 
 /// A delivery's key in `deliveries` and `in_flight`.
-fn delivery_key(delivery: &Delivery) -> String {
-    format!("{}/{}/{}", delivery.tenant, delivery.receiver, delivery.id)
+fn delivery_key(tenant: &str, receiver: &str, id: &str) -> String {
+    format!("{tenant}/{receiver}/{id}")
+}
+
+fn key_of(delivery: &Delivery) -> String {
+    delivery_key(&delivery.tenant, &delivery.receiver, &delivery.id)
 }
 
 fn tx_put_delivery(
@@ -283,7 +287,7 @@ fn tx_put_delivery(
     delivery: &Delivery,
 ) -> std::result::Result<(), ConflictableTransactionError<Error>> {
     let value = encode_delivery(delivery).or_else(abort)?;
-    deliveries.insert(delivery_key(delivery).as_bytes(), value)?;
+    deliveries.insert(key_of(delivery).as_bytes(), value)?;
     queue.enqueue(delivery)
 }
 
@@ -573,7 +577,7 @@ impl Store for SledStore {
 
     fn delivery(&self, tenant: &str, id: &str) -> Result<Option<Delivery>> {
         for receiver in self.receivers_with_deliveries(tenant)? {
-            let k = format!("{tenant}/{receiver}/{id}");
+            let k = delivery_key(tenant, &receiver, id);
             if let Some(value) = self.deliveries.get(k).map_err(backend)? {
                 return decode_delivery(&value).map(Some);
             }
@@ -583,7 +587,7 @@ impl Store for SledStore {
 
     fn has_delivery(&self, tenant: &str, receiver: &str, id: &str) -> Result<bool> {
         self.deliveries
-            .contains_key(format!("{tenant}/{receiver}/{id}"))
+            .contains_key(delivery_key(tenant, receiver, id))
             .map_err(backend)
     }
 
@@ -749,7 +753,7 @@ impl Store for SledStore {
                     lane_due,
                 };
                 for delivery in &recorded.claimed {
-                    in_flight.remove(delivery_key(delivery).as_bytes())?;
+                    in_flight.remove(key_of(delivery).as_bytes())?;
                     tx_put_delivery(deliveries, &queue, delivery)?;
                 }
                 for delivery in &recorded.fresh {
@@ -772,7 +776,7 @@ impl Store for SledStore {
                     lanes,
                     lane_due,
                 };
-                let k = delivery_key(delivery);
+                let k = key_of(delivery);
                 if let Some(old) = deliveries.get(k.as_bytes())? {
                     queue.dequeue(&decode_delivery(&old).or_else(abort)?)?;
                 }
