@@ -304,7 +304,7 @@ async fn deliveries_for(
             tracing::debug!(receiver = %receiver.id, "receiver's API account is gone or disabled");
             continue;
         };
-        let filter = (&receiver.filter, account.id.as_str());
+        let filter = (&receiver.filter, Some(account.id.as_str()));
         match allowed
             .get(filter, || authorize(app, receiver, account, &wire))
             .await
@@ -325,7 +325,7 @@ async fn deliveries_for(
             }
         }
         let transform = &receiver.transform;
-        let transformed = bodies.get((transform, ""), || {
+        let transformed = bodies.get((transform, None), || {
             let call =
                 app.plugins
                     .transform(&event.tenant, &transform.plugin, &wire, &transform.settings);
@@ -352,9 +352,8 @@ struct Answers<'a, T> {
     known: Vec<(Call<'a>, Result<T, String>)>,
 }
 
-/// A plugin with its settings, and the API account a filter is asked about (`""` for a
-/// transform).
-type Call<'a> = (&'a PluginRef, &'a str);
+/// A plugin with its settings, and the API account a filter is asked about.
+type Call<'a> = (&'a PluginRef, Option<&'a str>);
 
 impl<T> Default for Answers<'_, T> {
     fn default() -> Self {
@@ -538,7 +537,6 @@ mod tests {
         assert!(ids::is_valid("dlv", &a), "{a}");
         // Fan-out that runs again, after an upgrade too, must find what it stored.
         assert_eq!(a, "dlv_0190c1a2b3c4e2945e634a5b65cfa378");
-        assert!(a.starts_with("dlv_0190c1a2b3c4"));
         let later = delivery_id("evt_0190c1a2b3c5000000000000000000aa", "rcv_1");
         assert!(a < later);
     }
