@@ -58,8 +58,8 @@ impl Sizes {
     /// A full run: a few minutes on two cores.
     pub fn full() -> Self {
         Self {
-            events: 20_000,
-            events_fanout_10: 3_000,
+            events: 50_000,
+            events_fanout_10: 10_000,
             concurrency: 64,
             rates: vec![200, 1_000],
             rate_seconds: 10,
@@ -112,26 +112,23 @@ pub async fn run(sizes: Sizes, only: &[String], host_exe: &Path) -> anyhow::Resu
     let mut plugin_calls = Vec::new();
 
     if wanted("fanout-1") || wanted("transform") {
-        let base = scenarios::baseline(1, sizes.events, c).await?;
-        let base_rate = base.delivered_per_s;
-        runs.push(base);
+        let before = scenarios::baseline(1, sizes.events, c).await?;
+        let mut hosts = Vec::new();
         let transforms = [("fanout-1", None), ("transform", Some("cloudevents"))];
         for (group, transform) in transforms {
             if wanted(group) {
-                let mut host =
-                    scenarios::closed_loop(&launcher, 1, transform, sizes.events, c).await?;
-                host.ratio_to_baseline = Some(host.delivered_per_s / base_rate);
-                runs.push(host);
+                hosts.push(scenarios::closed_loop(&launcher, 1, transform, sizes.events, c).await?);
             }
         }
+        let after = scenarios::baseline(1, sizes.events, c).await?;
+        bracket(&mut runs, before, hosts, after);
     }
     if wanted("fanout-10") {
-        let base = scenarios::baseline(10, sizes.events_fanout_10 * 10, c).await?;
-        let mut host =
-            scenarios::closed_loop(&launcher, 10, None, sizes.events_fanout_10, c).await?;
-        host.ratio_to_baseline = Some(host.delivered_per_s / base.delivered_per_s);
-        runs.push(base);
-        runs.push(host);
+        let webhooks = sizes.events_fanout_10 * 10;
+        let before = scenarios::baseline(10, webhooks, c).await?;
+        let host = scenarios::closed_loop(&launcher, 10, None, sizes.events_fanout_10, c).await?;
+        let after = scenarios::baseline(10, webhooks, c).await?;
+        bracket(&mut runs, before, vec![host], after);
     }
     if wanted("rate") {
         for &rate in &sizes.rates {
@@ -157,6 +154,20 @@ pub async fn run(sizes: Sizes, only: &[String], host_exe: &Path) -> anyhow::Resu
 
 fn opt(value: Option<f64>, precision: usize) -> String {
     value.map_or_else(|| "-".to_owned(), |v| format!("{v:.precision$}"))
+}
+
+/// Adds host runs measured between two baseline runs, each host run's ratio taken
+/// against the mean of the two. A machine that speeds up or slows down meanwhile (a
+/// shared one does, over seconds) then moves both sides of the ratio alike.
+fn bracket(runs: &mut Vec<Figures>, before: Figures, mut hosts: Vec<Figures>, mut after: Figures) {
+    let base_rate = (before.delivered_per_s + after.delivered_per_s) / 2.0;
+    for host in &mut hosts {
+        host.ratio_to_baseline = Some(host.delivered_per_s / base_rate);
+    }
+    after.name.push_str("/after");
+    runs.push(before);
+    runs.extend(hosts);
+    runs.push(after);
 }
 
 /// The report as a plain-text table.

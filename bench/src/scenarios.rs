@@ -48,7 +48,8 @@ pub struct Figures {
     /// Peak RSS during the run, MiB: of the host's process for Switchyard, of the bench
     /// process (client and receivers) for the baseline.
     pub peak_rss_mb: Option<f64>,
-    /// Delivered/s as a fraction of the baseline's, when there is one.
+    /// Delivered/s as a fraction of the baseline's (the mean of the baseline runs just
+    /// before and just after), when there is one.
     pub ratio_to_baseline: Option<f64>,
     /// Scenario-specific figures.
     #[serde(skip_serializing_if = "serde_json::Map::is_empty")]

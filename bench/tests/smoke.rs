@@ -17,7 +17,11 @@ async fn a_tiny_run_verifies_every_delivery() {
     let names: Vec<&str> = report.runs.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(
         names,
-        ["baseline/1-receivers", "switchyard/1-receivers/json"]
+        [
+            "baseline/1-receivers",
+            "switchyard/1-receivers/json",
+            "baseline/1-receivers/after"
+        ]
     );
     for figures in &report.runs {
         assert_eq!(figures.events, 20, "{figures:?}");
@@ -25,6 +29,12 @@ async fn a_tiny_run_verifies_every_delivery() {
         assert!(figures.p99_ms.is_some(), "{figures:?}");
     }
     let host = &report.runs[1];
-    assert!(host.ratio_to_baseline.is_some_and(|r| r > 0.0), "{host:?}");
+    let baseline = (report.runs[0].delivered_per_s + report.runs[2].delivered_per_s) / 2.0;
+    let ratio = host.ratio_to_baseline.expect("a ratio");
+    assert!(ratio > 0.0, "{host:?}");
+    assert!(
+        (ratio - host.delivered_per_s / baseline).abs() < 1e-9,
+        "against the mean of the baselines around it: {report:?}"
+    );
     assert!(switchyard_bench::table(&report).contains("switchyard/1-receivers/json"));
 }
