@@ -9,7 +9,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body as _, Bytes, Incoming};
-use hyper::header::{ACCEPT, AUTHORIZATION, HeaderName, HeaderValue, USER_AGENT};
+use hyper::header::{ACCEPT, AUTHORIZATION, HOST, HeaderName, HeaderValue, USER_AGENT};
 use hyper::{Method, Request, Uri};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
@@ -46,11 +46,12 @@ pub struct HttpClient {
     targets: Arc<Mutex<HashMap<String, Target>>>,
 }
 
-/// Where a URL sends a request: the URI without fragment or credentials, and the
-/// credentials as the value of Basic authentication.
+/// Where a URL sends a request: the URI without fragment or credentials, its `Host`
+/// header, and the credentials as the value of Basic authentication.
 #[derive(Debug, Clone)]
 struct Target {
     uri: Uri,
+    host: HeaderValue,
     basic: Option<HeaderValue>,
 }
 
@@ -129,16 +130,22 @@ impl HttpClient {
             let _ = url.set_password(None);
             base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
         });
-        let uri = url
+        let uri: Uri = url
             .as_str()
             .parse()
             .map_err(|e| format!("invalid URL: {e}"))?;
+        // What hyper would otherwise format for every request. The authority has no
+        // credentials left, and a port only when it is not the scheme's default (the URL
+        // parser drops those).
+        let authority = uri.authority().ok_or("invalid URL: no host")?;
+        let host = HeaderValue::from_str(authority.as_str())
+            .map_err(|_| "invalid URL: the host is not a valid header value")?;
         let basic = credentials.and_then(|c| HeaderValue::from_str(&format!("Basic {c}")).ok());
-        Ok(Target { uri, basic })
+        Ok(Target { uri, host, basic })
     }
 
     fn build(&self, outgoing: OutgoingRequest) -> Result<Request<Full<Bytes>>, String> {
-        let Target { uri, basic } = self.target(&outgoing.url)?;
+        let Target { uri, host, basic } = self.target(&outgoing.url)?;
         let method = Method::from_bytes(outgoing.method.as_bytes())
             .map_err(|_| format!("invalid method {:?}", outgoing.method))?;
         let mut request = Request::new(Full::new(Bytes::from(outgoing.body)));
@@ -152,6 +159,7 @@ impl HttpClient {
                 .map_err(|_| format!("invalid request: invalid value for header {name}"))?;
             headers.append(name, value);
         }
+        headers.entry(HOST).or_insert(host);
         headers
             .entry(USER_AGENT)
             .or_insert(HeaderValue::from_static(AGENT));
@@ -301,6 +309,20 @@ mod tests {
             !request.contains("cret@") && !request.contains("fragment"),
             "{request}"
         );
+    }
+
+    #[test]
+    fn a_target_carries_the_host_header_hyper_would_send() {
+        let c = client(Duration::from_secs(30));
+        for (url, host) in [
+            ("http://us:er@example.com:80/hook", "example.com"),
+            ("https://example.com:443/hook", "example.com"),
+            ("https://example.com:8443/hook?x=1", "example.com:8443"),
+            ("http://[::1]:8080/", "[::1]:8080"),
+        ] {
+            let target = c.parse_target(url).expect(url);
+            assert_eq!(target.host, host, "{url}");
+        }
     }
 
     /// Answers 204 to every request on every connection `listener` accepts, and hands

@@ -133,8 +133,8 @@ pub struct Dispatch {
     /// should then wake the worker to claim again.
     starved: Arc<AtomicBool>,
     open_jobs: OpenJobs,
-    /// Fresh deliveries handed to the worker and not stored yet, by `tenant/id`, as they
-    /// were handed over, so the log can answer for them meanwhile.
+    /// Fresh deliveries handed to the worker and not stored yet, by id, as they were
+    /// handed over, so the log can answer for them meanwhile.
     unlogged: Mutex<HashMap<String, Delivery>>,
 }
 
@@ -159,7 +159,10 @@ impl Dispatch {
     pub fn reserve(&self, tenant: &str, receiver: &str) -> Option<Slot> {
         let lane = format!("{tenant}/{receiver}");
         let mut busy = self.lanes.busy();
-        let count = busy.entry(lane.clone()).or_default();
+        let count = match busy.get_mut(&lane) {
+            Some(count) => count,
+            None => busy.entry(lane.clone()).or_default(),
+        };
         let permit = (*count < self.per_receiver)
             .then(|| self.sending.clone().try_acquire_owned().ok())
             .flatten();
@@ -222,13 +225,13 @@ impl Dispatch {
     /// Gives a fresh delivery to the worker; its job must be open. Until the delivery is
     /// stored ([`Self::logged`]), [`Self::unlogged`] shows it as it was handed over.
     pub fn hand_off(&self, handoff: Handoff) {
-        let key = unlogged_key(&handoff.delivery.tenant, &handoff.delivery.id);
+        let id = handoff.delivery.id.clone();
         self.unlogged_deliveries()
-            .insert(key.clone(), handoff.delivery.clone());
+            .insert(id.clone(), handoff.delivery.clone());
         // The worker is gone only at shutdown: the job stays pending in the store and
         // runs again at the next start.
         if self.handoffs.send(handoff).is_err() {
-            self.unlogged_deliveries().remove(&key);
+            self.unlogged_deliveries().remove(&id);
         }
     }
 
@@ -236,7 +239,8 @@ impl Dispatch {
     /// was handed over (pending, no attempt yet).
     pub fn unlogged(&self, tenant: &str, id: &str) -> Option<Delivery> {
         self.unlogged_deliveries()
-            .get(&unlogged_key(tenant, id))
+            .get(id)
+            .filter(|d| d.tenant == tenant)
             .cloned()
     }
 
@@ -245,7 +249,7 @@ impl Dispatch {
     pub fn logged(&self, deliveries: &[Delivery]) {
         let mut unlogged = self.unlogged_deliveries();
         for delivery in deliveries {
-            unlogged.remove(&unlogged_key(&delivery.tenant, &delivery.id));
+            unlogged.remove(&delivery.id);
         }
     }
 
@@ -285,10 +289,6 @@ impl Dispatch {
     pub fn take_starved(&self) -> bool {
         self.starved.swap(false, Ordering::AcqRel)
     }
-}
-
-fn unlogged_key(tenant: &str, id: &str) -> String {
-    format!("{tenant}/{id}")
 }
 
 #[cfg(test)]

@@ -458,50 +458,56 @@ async fn send(
         body: delivery.request_body.clone().into_bytes(),
     };
     let clock = Instant::now();
-    let mut fresh_tokens = false;
-    loop {
+    // Borrowed, so that the closure below can be called twice.
+    let (context, failed_attempt) = (&context, &failed_attempt);
+    let authenticate_and_send = |request: OutgoingRequest, fresh_tokens: bool| async move {
         let call = app.plugins.authenticate(
             &receiver.tenant,
             &receiver.auth.plugin,
-            request.clone(),
-            &context,
+            request,
+            context,
             &receiver.auth.settings,
             fresh_tokens,
         );
-        let authenticated = app.metrics.time_plugin(call).await;
-        let request = match authenticated {
-            Ok(r) => r,
+        match app.metrics.time_plugin(call).await {
+            Ok(request) => Ok(client.send(request).await),
             Err(e) => {
                 app.metrics.plugin_failed();
                 let mut a = failed_attempt(format!("auth protocol {}: {e}", receiver.auth.plugin));
                 a.duration_ms = clock.elapsed().as_millis() as u64;
-                return Outcome::Tried(a);
+                Err(Outcome::Tried(a))
             }
-        };
-        let answer = client.send(request).await;
-        // A 401 may mean a cached OAuth2 token was revoked early: one fresh token, one retry.
-        if matches!(&answer, Ok(a) if a.status == 401)
-            && !fresh_tokens
-            && receiver.auth.plugin == "oauth2"
-        {
-            fresh_tokens = true;
-            continue;
         }
-        let duration_ms = clock.elapsed().as_millis() as u64;
-        return Outcome::Tried(match answer {
-            Ok(a) => Attempt {
-                at: started,
-                status_code: Some(a.status),
-                duration_ms,
-                error: (!(200..300).contains(&a.status))
-                    .then(|| format!("the receiver answered {}", a.status)),
-            },
-            Err(error) => Attempt {
-                at: started,
-                status_code: None,
-                duration_ms,
-                error: Some(error),
-            },
-        });
+    };
+    // A 401 may mean a cached OAuth2 token was revoked early: one fresh token, one retry.
+    // Only then is the request needed twice.
+    let retry = (receiver.auth.plugin == "oauth2").then(|| request.clone());
+    let mut answer = match authenticate_and_send(request, false).await {
+        Ok(answer) => answer,
+        Err(failed) => return failed,
+    };
+    if let Some(request) = retry
+        && matches!(&answer, Ok(a) if a.status == 401)
+    {
+        answer = match authenticate_and_send(request, true).await {
+            Ok(answer) => answer,
+            Err(failed) => return failed,
+        };
     }
+    let duration_ms = clock.elapsed().as_millis() as u64;
+    Outcome::Tried(match answer {
+        Ok(a) => Attempt {
+            at: started,
+            status_code: Some(a.status),
+            duration_ms,
+            error: (!(200..300).contains(&a.status))
+                .then(|| format!("the receiver answered {}", a.status)),
+        },
+        Err(error) => Attempt {
+            at: started,
+            status_code: None,
+            duration_ms,
+            error: Some(error),
+        },
+    })
 }

@@ -70,7 +70,23 @@ pub fn encode_delivery(delivery: &Delivery) -> Result<Vec<u8>> {
         created_ms: delivery.created_at.ms(),
         body_pruned: delivery.body_pruned,
     };
-    postcard::to_extend(&record, vec![POSTCARD_V1]).map_err(corrupt)
+    // Room for it all at once: its text, plus a few bytes per number and length.
+    let d = delivery;
+    let text: usize = [
+        &d.id,
+        &d.tenant,
+        &d.receiver,
+        &d.event,
+        &d.topic,
+        &d.content_type,
+    ]
+    .iter()
+    .map(|s| s.len())
+    .sum::<usize>()
+        + d.request_body.len();
+    let mut out = Vec::with_capacity(1 + text + 64 + delivery.attempts.len() * 32);
+    out.push(POSTCARD_V1);
+    postcard::to_extend(&record, out).map_err(corrupt)
 }
 
 /// A delivery the store kept, in this encoding or as JSON.
