@@ -60,7 +60,8 @@ mod types;
 
 pub use error::Error;
 pub use host::{
-    AccessToken, ClientAuth, ClientCredentials, Level, log, now_ms, oauth2_client_credentials,
+    AccessToken, ClientAuth, ClientCredentials, HashAlgorithm, Level, hmac, log, now_ms,
+    oauth2_client_credentials,
 };
 pub use settings::Settings;
 pub use time::rfc3339;

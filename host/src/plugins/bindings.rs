@@ -72,6 +72,22 @@ impl wit_host::Host for StoreData {
         self.clock_now_ms()
     }
 
+    fn hmac(&mut self, algorithm: wit::HashAlgorithm, key: Vec<u8>, message: Vec<u8>) -> Vec<u8> {
+        use hmac::{Hmac, Mac, digest::KeyInit};
+        fn mac<M: Mac + KeyInit>(key: &[u8], message: &[u8]) -> Vec<u8> {
+            // HMAC takes keys of any length, so this cannot fail.
+            let mut mac = <M as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+            mac.update(message);
+            mac.finalize().into_bytes().to_vec()
+        }
+        match algorithm {
+            wit::HashAlgorithm::Sha1 => mac::<Hmac<sha1::Sha1>>(&key, &message),
+            wit::HashAlgorithm::Sha256 => mac::<Hmac<sha2::Sha256>>(&key, &message),
+            wit::HashAlgorithm::Sha384 => mac::<Hmac<sha2::Sha384>>(&key, &message),
+            wit::HashAlgorithm::Sha512 => mac::<Hmac<sha2::Sha512>>(&key, &message),
+        }
+    }
+
     async fn oauth2_client_credentials(
         &mut self,
         grant: wit::ClientCredentials,

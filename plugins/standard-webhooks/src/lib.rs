@@ -4,9 +4,9 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, Mac};
 use switchyard_plugin_sdk::{
-    AuthProtocol, DeliveryContext, Error, PluginInfo, Request, Setting, Settings, export, now_ms,
+    AuthProtocol, DeliveryContext, Error, HashAlgorithm, PluginInfo, Request, Setting, Settings,
+    export, hmac, now_ms,
 };
 
 /// Decodes a `whsec_<base64>` secret into the HMAC key.
@@ -29,15 +29,12 @@ pub fn decode_secret(secret: &str) -> Result<Vec<u8>, Error> {
 
 /// The `webhook-signature` value: `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`.
 pub fn signature(key: &[u8], id: &str, timestamp: u64, body: &[u8]) -> String {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = <Hmac<sha2::Sha256> as hmac::digest::KeyInit>::new_from_slice(key)
-        .unwrap_or_else(|_| unreachable!());
-    mac.update(id.as_bytes());
-    mac.update(b".");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+    let mut signed = format!("{id}.{timestamp}.").into_bytes();
+    signed.extend_from_slice(body);
+    format!(
+        "v1,{}",
+        STANDARD.encode(hmac(HashAlgorithm::Sha256, key, &signed))
+    )
 }
 
 /// Signs `request` for delivery `id` at `timestamp` (seconds since the Unix epoch).

@@ -1,9 +1,9 @@
 //! WebSub authentication: signs each webhook body with an HMAC under the receiver's
 //! secret and sends it as `X-Hub-Signature: <algorithm>=<lowercase hex>`.
 
-use hmac::{Hmac, Mac};
 use switchyard_plugin_sdk::{
-    AuthProtocol, DeliveryContext, Error, PluginInfo, Request, Setting, Settings, export,
+    AuthProtocol, DeliveryContext, Error, HashAlgorithm, PluginInfo, Request, Setting, Settings,
+    export, hmac,
 };
 
 /// The hash functions WebSub allows.
@@ -45,19 +45,13 @@ impl Algorithm {
 
 /// The `X-Hub-Signature` value for `body` under `secret`.
 pub fn signature(algorithm: Algorithm, secret: &[u8], body: &[u8]) -> String {
-    fn hex_hmac<M: Mac + hmac::digest::KeyInit>(secret: &[u8], body: &[u8]) -> String {
-        // HMAC accepts keys of any length, so this cannot fail.
-        let mut mac =
-            <M as hmac::digest::KeyInit>::new_from_slice(secret).unwrap_or_else(|_| unreachable!());
-        mac.update(body);
-        hex::encode(mac.finalize().into_bytes())
-    }
-    let digest = match algorithm {
-        Algorithm::Sha1 => hex_hmac::<Hmac<sha1::Sha1>>(secret, body),
-        Algorithm::Sha256 => hex_hmac::<Hmac<sha2::Sha256>>(secret, body),
-        Algorithm::Sha384 => hex_hmac::<Hmac<sha2::Sha384>>(secret, body),
-        Algorithm::Sha512 => hex_hmac::<Hmac<sha2::Sha512>>(secret, body),
+    let hash = match algorithm {
+        Algorithm::Sha1 => HashAlgorithm::Sha1,
+        Algorithm::Sha256 => HashAlgorithm::Sha256,
+        Algorithm::Sha384 => HashAlgorithm::Sha384,
+        Algorithm::Sha512 => HashAlgorithm::Sha512,
     };
+    let digest = hex::encode(hmac(hash, secret, body));
     format!("{}={digest}", algorithm.name())
 }
 
