@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use wasmtime::component::{Component, Linker};
@@ -392,11 +393,14 @@ async fn invoke(store: &mut Store<StoreData>, bound: &Bound, op: Op) -> wasmtime
 /// which abandons the guest mid-call; its instance must not be used again.
 async fn with_deadline<F: Future>(budget: Duration, wait: &HostWait, fut: F) -> Option<F::Output> {
     let start = tokio::time::Instant::now();
-    let mut deadline = start + budget;
     tokio::pin!(fut);
+    // Most calls finish on their first poll: they need no timer.
+    if let Poll::Ready(out) = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
+        return Some(out);
+    }
+    let mut deadline = start + budget;
     loop {
         tokio::select! {
-            // Most calls finish on their first poll: then the timer is never registered.
             biased;
             out = &mut fut => return Some(out),
             () = tokio::time::sleep_until(deadline) => {
