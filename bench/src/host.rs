@@ -117,12 +117,19 @@ impl Launcher {
     }
 
     async fn spawn(&self, config: &Path) -> anyhow::Result<(Child, SocketAddr)> {
+        // The host logs as `serve` does, into a file beside its config, out of the table.
+        let log_path = config.with_file_name("host.log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .with_context(|| format!("cannot open {}", log_path.display()))?;
         let mut child = Command::new(&self.exe)
             .arg("--host-config")
             .arg(config)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("cannot start {}", self.exe.display()))?;
@@ -220,6 +227,8 @@ impl HostProcess {
 pub async fn serve(path: &Path) -> anyhow::Result<()> {
     let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut config: Config = serde_json::from_slice(&text)?;
+    // Logging as `switchyard serve` does, so that its cost is measured too.
+    switchyard::init_logging();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     config.public_url = format!("http://{addr}");

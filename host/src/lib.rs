@@ -38,6 +38,18 @@ use crate::store::{GroupCommit, SledStore, Store};
 /// The name of the tenant `init` creates unless told otherwise.
 pub const DEFAULT_TENANT: &str = "default";
 
+/// Logs to stderr, filtered by `RUST_LOG` (default: `info`, and only warnings from the
+/// WebAssembly compiler). What `switchyard serve` runs with, and the benchmark's host.
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 /// Where the store lives inside the data dir.
 pub fn store_dir(config: &Config) -> PathBuf {
     config.data_dir.join("store")

@@ -213,7 +213,10 @@ async fn attempt(
     job: Option<FanoutJob>,
     parties: Parties,
 ) {
-    let span = tracing::info_span!("attempt", delivery = %delivery.id, event = %delivery.event, receiver = %delivery.receiver);
+    // At debug level only: with the log on at info, a span per webhook took 5–10 % of
+    // the host's CPU (docs/PERFORMANCE.md). The lines that matter name the delivery
+    // themselves, and an auth protocol's log lines are tagged with it by the plugin host.
+    let span = tracing::debug_span!("attempt", delivery = %delivery.id, event = %delivery.event, receiver = %delivery.receiver);
     // Boxed: an attempt's future takes kilobytes, which its task would otherwise carry,
     // and copy as it is spawned, finished and joined.
     Box::pin(run_attempt(app, client, recorder, delivery, job, parties).instrument(span)).await;
@@ -246,7 +249,7 @@ async fn run_attempt(
     match outcome {
         Outcome::Final(status, why) => {
             app.metrics.attempt(status, None);
-            tracing::info!(?status, reason = %why, "delivery ended without sending");
+            tracing::info!(delivery = %delivery.id, receiver = %delivery.receiver, ?status, reason = %why, "delivery ended without sending");
             delivery.status = status;
             delivery.error = Some(why);
             delivery.next_attempt_at = None;
@@ -280,7 +283,14 @@ async fn run_attempt(
             }
             app.metrics
                 .attempt(delivery.status, Some(last_duration_ms as f64 / 1000.0));
-            tracing::info!(status = ?delivery.status, code = ?delivery.status_code, "attempt logged");
+            // Every attempt is in the delivery log; the process log hears of those that
+            // did not deliver, and of the rest only at debug level: a line per webhook, at
+            // thousands a second, would drown what needs attention.
+            if delivery.status == DeliveryStatus::Delivered {
+                tracing::debug!(code = ?delivery.status_code, "delivered");
+            } else {
+                tracing::info!(delivery = %delivery.id, receiver = %delivery.receiver, status = ?delivery.status, code = ?delivery.status_code, error = ?delivery.error, "attempt did not deliver");
+            }
         }
     }
     // The recorder is gone only at shutdown: a claimed delivery stays in flight in the

@@ -244,7 +244,12 @@ impl Runtime {
             }
             None => Box::pin(self.instantiate(plugin, tenant, &wait)).await?,
         };
+        let delivery = match &op {
+            Op::Authenticate(_, context, _) => Some(context.delivery_id.clone()),
+            _ => None,
+        };
         instance.store.data_mut().call = CallContext {
+            delivery,
             fresh_tokens,
             wait: wait.clone(),
         };

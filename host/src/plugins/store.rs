@@ -27,6 +27,8 @@ pub(crate) struct HostServices {
 /// The call an instance is serving, set before every call.
 #[derive(Default)]
 pub(crate) struct CallContext {
+    /// The delivery an auth protocol's call serves, which its log lines are tagged with.
+    pub delivery: Option<String>,
     pub fresh_tokens: bool,
     /// Time spent in host calls on the plugin's behalf, which the call's deadline does
     /// not count.
@@ -89,12 +91,13 @@ impl StoreData {
     pub(crate) fn plugin_log(&self, level: tracing::Level, message: &str) {
         let message = truncate(message, MAX_LOG_LINE);
         let (plugin, tenant) = (&*self.plugin, &*self.tenant);
+        let delivery = self.call.delivery.as_deref();
         match level {
-            tracing::Level::TRACE => tracing::trace!(plugin, tenant, "{message}"),
-            tracing::Level::DEBUG => tracing::debug!(plugin, tenant, "{message}"),
-            tracing::Level::INFO => tracing::info!(plugin, tenant, "{message}"),
-            tracing::Level::WARN => tracing::warn!(plugin, tenant, "{message}"),
-            tracing::Level::ERROR => tracing::error!(plugin, tenant, "{message}"),
+            tracing::Level::TRACE => tracing::trace!(plugin, tenant, delivery, "{message}"),
+            tracing::Level::DEBUG => tracing::debug!(plugin, tenant, delivery, "{message}"),
+            tracing::Level::INFO => tracing::info!(plugin, tenant, delivery, "{message}"),
+            tracing::Level::WARN => tracing::warn!(plugin, tenant, delivery, "{message}"),
+            tracing::Level::ERROR => tracing::error!(plugin, tenant, delivery, "{message}"),
         }
     }
 
@@ -187,6 +190,48 @@ impl HostMonotonicClock for SeamMonotonicClock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A log sink the test can read back.
+    #[derive(Clone, Default)]
+    struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("sink").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn plugin_log_lines_name_the_plugin_the_tenant_and_the_delivery() {
+        let clock: SharedClock = Arc::new(crate::clock::SystemClock);
+        let tokens = TokenCache::new(clock.clone(), Duration::from_secs(1), false).expect("tokens");
+        let host = Arc::new(HostServices { clock, tokens });
+        let mut data = StoreData::new(host, Arc::from("websub"), Arc::from("acme"), 1 << 20);
+        let sink = Sink::default();
+        let writer = sink.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            data.plugin_log(tracing::Level::INFO, "at fan-out");
+            data.call.delivery = Some("dlv_1".into());
+            data.plugin_log(tracing::Level::WARN, "signing");
+        });
+        let text = String::from_utf8(sink.0.lock().expect("sink").clone()).expect("utf-8");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(
+            lines[0].contains("plugin=\"websub\" tenant=\"acme\""),
+            "{text}"
+        );
+        assert!(!lines[0].contains("delivery"), "{text}");
+        assert!(lines[1].contains("delivery=\"dlv_1\""), "{text}");
+    }
 
     #[test]
     fn truncates_on_char_boundaries() {
