@@ -39,13 +39,16 @@ use crate::store::{GroupCommit, SledStore, Store};
 pub const DEFAULT_TENANT: &str = "default";
 
 /// Logs to stderr, filtered by `RUST_LOG` (default: `info`, and only warnings from the
-/// WebAssembly compiler). What `switchyard serve` runs with, and the benchmark's host.
+/// WebAssembly compiler), in colour only on a terminal. What `switchyard serve` runs
+/// with, and the benchmark's host.
 pub fn init_logging() {
+    use std::io::IsTerminal as _;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()),
         )
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 }
