@@ -88,6 +88,47 @@ pub enum HashAlgorithm {
     Sha512,
 }
 
+impl HashAlgorithm {
+    /// Its lowercase name, as WebSub and most signature headers write it.
+    ///
+    /// ```
+    /// use switchyard_plugin_sdk::HashAlgorithm;
+    ///
+    /// assert_eq!(HashAlgorithm::Sha384.name(), "sha384");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sha1 => "sha1",
+            Self::Sha256 => "sha256",
+            Self::Sha384 => "sha384",
+            Self::Sha512 => "sha512",
+        }
+    }
+}
+
+impl std::str::FromStr for HashAlgorithm {
+    type Err = Error;
+
+    /// Parses a name in any case: `sha1`, `sha256`, `sha384` or `sha512`.
+    ///
+    /// ```
+    /// use switchyard_plugin_sdk::HashAlgorithm;
+    ///
+    /// assert_eq!("SHA512".parse::<HashAlgorithm>().unwrap(), HashAlgorithm::Sha512);
+    /// assert!("md5".parse::<HashAlgorithm>().is_err());
+    /// ```
+    fn from_str(name: &str) -> Result<Self, Error> {
+        [Self::Sha1, Self::Sha256, Self::Sha384, Self::Sha512]
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                Error::new(format_args!(
+                    "unknown hash `{name}`; use sha1, sha256, sha384 or sha512"
+                ))
+            })
+    }
+}
+
 /// The HMAC of `message` under `key`. The host computes it in native code, several times
 /// faster than the same hash compiled into the plugin.
 ///

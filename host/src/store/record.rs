@@ -79,12 +79,12 @@ pub fn encode_delivery(delivery: &Delivery) -> Result<Vec<u8>> {
         &d.event,
         &d.topic,
         &d.content_type,
+        &d.request_body,
     ]
     .iter()
     .map(|s| s.len())
-    .sum::<usize>()
-        + d.request_body.len();
-    let mut out = Vec::with_capacity(1 + text + 64 + delivery.attempts.len() * 32);
+    .sum();
+    let mut out = Vec::with_capacity(1 + text + 64 + d.attempts.len() * 32);
     out.push(POSTCARD_V1);
     postcard::to_extend(&record, out).map_err(corrupt)
 }

@@ -2,56 +2,25 @@
 //! secret and sends it as `X-Hub-Signature: <algorithm>=<lowercase hex>`.
 
 use switchyard_plugin_sdk::{
-    AuthProtocol, DeliveryContext, Error, HashAlgorithm, PluginInfo, Request, Setting, Settings,
-    export, hmac,
+    AuthProtocol, DeliveryContext, Error, PluginInfo, Request, Setting, Settings, export, hmac,
 };
 
-/// The hash functions WebSub allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Algorithm {
-    /// HMAC-SHA1, for old receivers.
-    Sha1,
-    /// HMAC-SHA256, the default.
-    Sha256,
-    /// HMAC-SHA384.
-    Sha384,
-    /// HMAC-SHA512.
-    Sha512,
-}
+/// The hash functions WebSub allows: SHA-1 (for old receivers), SHA-256 (the default),
+/// SHA-384 and SHA-512.
+pub use switchyard_plugin_sdk::HashAlgorithm as Algorithm;
 
-impl Algorithm {
-    /// Parses a setting value; an unknown name is an error that lists the known ones.
-    pub fn parse(name: &str) -> Result<Self, Error> {
-        match name.to_ascii_lowercase().as_str() {
-            "sha1" => Ok(Self::Sha1),
-            "sha256" => Ok(Self::Sha256),
-            "sha384" => Ok(Self::Sha384),
-            "sha512" => Ok(Self::Sha512),
-            _ => Err(Error::new(format_args!(
-                "unknown WebSub algorithm `{name}`; use sha1, sha256, sha384 or sha512"
-            ))),
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Self::Sha1 => "sha1",
-            Self::Sha256 => "sha256",
-            Self::Sha384 => "sha384",
-            Self::Sha512 => "sha512",
-        }
-    }
+/// Parses the `algorithm` setting; an unknown name is an error that lists the known ones.
+pub fn parse_algorithm(name: &str) -> Result<Algorithm, Error> {
+    name.parse().map_err(|_| {
+        Error::new(format_args!(
+            "unknown WebSub algorithm `{name}`; use sha1, sha256, sha384 or sha512"
+        ))
+    })
 }
 
 /// The `X-Hub-Signature` value for `body` under `secret`.
 pub fn signature(algorithm: Algorithm, secret: &[u8], body: &[u8]) -> String {
-    let hash = match algorithm {
-        Algorithm::Sha1 => HashAlgorithm::Sha1,
-        Algorithm::Sha256 => HashAlgorithm::Sha256,
-        Algorithm::Sha384 => HashAlgorithm::Sha384,
-        Algorithm::Sha512 => HashAlgorithm::Sha512,
-    };
-    let digest = hex::encode(hmac(hash, secret, body));
+    let digest = hex::encode(hmac(algorithm, secret, body));
     format!("{}={digest}", algorithm.name())
 }
 
@@ -77,7 +46,7 @@ impl AuthProtocol for WebSub {
         _: &DeliveryContext,
         settings: &Settings,
     ) -> Result<Request, Error> {
-        let algorithm = Algorithm::parse(settings.get_or("algorithm", "sha256"))?;
+        let algorithm = parse_algorithm(settings.get_or("algorithm", "sha256"))?;
         let secret = settings.require("secret")?;
         let value = signature(algorithm, secret.as_bytes(), &request.body);
         request.set_header("X-Hub-Signature", value);
@@ -166,7 +135,7 @@ mod tests {
 
     #[test]
     fn algorithm_names_are_case_insensitive() {
-        assert_eq!(Algorithm::parse("SHA512").unwrap(), Algorithm::Sha512);
+        assert_eq!(parse_algorithm("SHA512").unwrap(), Algorithm::Sha512);
     }
 
     #[test]
