@@ -1,5 +1,6 @@
-//! Builds the built-in plugins (and the sandbox tests' hostile plugin) for
-//! `wasm32-wasip2` (see `build-support/wasm_components.rs`). Writes
+//! Builds the built-in plugins, and the plugins only the plugin tests use (a hostile one,
+//! and one built against the first contract), for `wasm32-wasip2` (see
+//! `build-support/wasm_components.rs`). Writes
 //! `$OUT_DIR/builtin_plugins.rs`, which embeds the built-ins, and
 //! `$OUT_DIR/test_plugins.rs`, which only names the test plugins' paths.
 //! Nothing is downloaded but crates the lock file already pins.
@@ -20,6 +21,7 @@ const PLUGINS: &[(&str, bool)] = &[
     ("switchyard-plugin-json", true),
     ("switchyard-plugin-cloudevents", true),
     ("switchyard-test-plugin-hostile", false),
+    ("switchyard-test-plugin-first-wit", false),
 ];
 
 fn main() {
@@ -36,6 +38,7 @@ fn main() {
         "plugin-sdk",
         "wit",
         "tests/plugins/hostile",
+        "tests/plugins/first-wit",
         "build-support",
         "Cargo.lock",
     ] {

@@ -691,6 +691,28 @@ async fn warm_instances_are_reused_and_plugins_see_the_host_clock() {
     assert_eq!(after.warm_calls - before.warm_calls, 4);
 }
 
+#[tokio::test]
+async fn a_plugin_built_against_the_first_contract_still_loads_and_runs() {
+    let clock = ManualClock::new(1_700_000_000_000);
+    let (plugins, _dir) = host_with(&config(), clock);
+    let bytes = std::fs::read(test_plugins::FIRST_WIT).unwrap();
+    let info = plugins.install(Some("acme"), &bytes).await.unwrap();
+    assert_eq!(
+        (info.name.as_str(), info.kind),
+        ("first-wit", PluginKind::PayloadTransform)
+    );
+    let event = event(None);
+    let body = plugins
+        .transform("acme", "first-wit", &event, &Settings::new())
+        .await
+        .unwrap();
+    let payload = String::from_utf8(event.payload).unwrap();
+    assert_eq!(
+        String::from_utf8(body.bytes).unwrap(),
+        format!(r#"{{"first-wit":1700000000000,"payload":{payload}}}"#)
+    );
+}
+
 /// A token endpoint on 127.0.0.1 that counts requests and checks the client's Basic
 /// credentials.
 async fn token_endpoint() -> (String, Arc<AtomicUsize>) {
