@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use super::dispatch::{Handoff, Parties};
+use super::dispatch::{Handoff, Parties, Slot};
 use super::{HttpClient, retry};
 use crate::app::App;
 use crate::domain::{ApiAccount, Attempt, Delivery, DeliveryStatus, Event, Receiver, Timestamp};
@@ -62,12 +62,13 @@ pub async fn run(
         claim = tokio::select! {
             Some(handoff) = handoffs.recv() => {
                 let mut batch = vec![handoff];
-                while batch.len() < HANDOFF_BATCH
+                while batch.len() < ATTEMPTS_PER_TASK
                     && let Ok(more) = handoffs.try_recv()
                 {
                     batch.push(more);
                 }
-                running.spawn(fresh_attempts(app.clone(), client.clone(), recorder.clone(), batch));
+                let batch = batch.into_iter().map(Start::from).collect();
+                running.spawn(attempts_together(app.clone(), client.clone(), recorder.clone(), batch));
                 false
             }
             () = app.deliveries_ready.notified() => true,
@@ -95,26 +96,48 @@ pub async fn run(
     let _ = recording.await;
 }
 
-/// Hand-offs started in one task, at most: the first and those already waiting behind
-/// it, usually the receivers of one event.
-const HANDOFF_BATCH: usize = 16;
+/// Attempts started in one task, at most: a hand-off and those already waiting behind
+/// it (usually the receivers of one event), or a share of what the queue handed out.
+const ATTEMPTS_PER_TASK: usize = 16;
 
-/// Runs the attempts of fresh deliveries side by side in one task. A task per attempt
-/// cost 4–9 % more host CPU per event with 10 receivers, in spawning, scheduling and
-/// joining, and in attempts of one event running on both cores (docs/PERFORMANCE.md).
-/// Each attempt still frees its slot as soon as it ends.
-async fn fresh_attempts(app: App, client: HttpClient, recorder: Recorder, batch: Vec<Handoff>) {
+/// An attempt to start: the delivery, its fan-out job if it is fresh, its parties (`None`
+/// when they could not be read: the stuck-delivery check queues it again), its slot.
+struct Start {
+    delivery: Delivery,
+    job: Option<FanoutJob>,
+    parties: Option<Parties>,
+    slot: Slot,
+}
+
+impl From<Handoff> for Start {
+    fn from(handoff: Handoff) -> Self {
+        Self {
+            delivery: handoff.delivery,
+            job: Some(handoff.job),
+            parties: Some(handoff.parties),
+            slot: handoff.slot,
+        }
+    }
+}
+
+/// Runs attempts side by side in one task. A task per attempt cost 4–9 % more host CPU
+/// per event with 10 receivers, in spawning, scheduling and joining, and in one event's
+/// attempts running on both cores (docs/PERFORMANCE.md). Each attempt still frees its
+/// slot as soon as it ends.
+async fn attempts_together(app: App, client: HttpClient, recorder: Recorder, batch: Vec<Start>) {
     let (app, client, recorder) = (&app, &client, &recorder);
     let mut attempts: FuturesUnordered<_> = batch
         .into_iter()
-        .map(|handoff| async move {
-            let Handoff {
+        .map(|start| async move {
+            let Start {
                 delivery,
                 job,
                 parties,
                 slot,
-            } = handoff;
-            attempt(app, client, recorder, delivery, Some(job), parties).await;
+            } = start;
+            if let Some(parties) = parties {
+                attempt(app, client, recorder, delivery, job, parties).await;
+            }
             drop(slot);
             freed(app);
         })
@@ -147,17 +170,27 @@ async fn claim_due(
     if full {
         app.dispatch.mark_starved();
     }
-    for (delivery, parties) in due {
+    let mut starts = due.into_iter().map(|(delivery, parties)| {
         let permit = held.take().expect("no more claimed than held");
         let slot = app.dispatch.slot(permit, &delivery);
-        let (app, client, recorder) = (app.clone(), client.clone(), recorder.clone());
-        running.spawn(async move {
-            if let Some(parties) = parties {
-                attempt(&app, &client, &recorder, delivery, None, parties).await;
-            }
-            drop(slot);
-            freed(&app);
-        });
+        Start {
+            delivery,
+            job: None,
+            parties,
+            slot,
+        }
+    });
+    loop {
+        let batch: Vec<Start> = starts.by_ref().take(ATTEMPTS_PER_TASK).collect();
+        if batch.is_empty() {
+            break;
+        }
+        running.spawn(attempts_together(
+            app.clone(),
+            client.clone(),
+            recorder.clone(),
+            batch,
+        ));
     }
     Ok(full)
 }
