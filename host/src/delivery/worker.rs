@@ -84,8 +84,10 @@ pub async fn run(
     })
     .await;
     if finished.is_err() {
+        // Slots still taken: a task runs several attempts.
+        let left = app.dispatch.capacity().saturating_sub(app.dispatch.free());
         tracing::warn!(
-            left = running.len(),
+            left,
             "attempts still in flight at shutdown; they will be retried after the restart"
         );
         running.abort_all();
