@@ -258,9 +258,10 @@ pub trait Store: Send + Sync + 'static {
     fn queued(&self) -> Result<usize>;
     /// When the earliest delivery queued for a receiver with `room` is due (no later).
     fn next_due(&self, room: &dyn Fn(&str, &str) -> usize) -> Result<Option<Timestamp>>;
-    /// Stores deliveries after their attempts and ends the jobs that ended, in one
-    /// transaction: claimed ones are no longer in flight, and each is queued again when
-    /// its `next_attempt_at` is set.
+    /// Stores deliveries after their attempts and ends the jobs that ended: claimed ones
+    /// are no longer in flight, and each is queued again when its `next_attempt_at` is
+    /// set, atomically. A job ends only once its fresh deliveries are stored, and a
+    /// failure leaves it pending.
     fn finish_attempts(&self, recorded: &Recorded) -> Result<()>;
     /// Puts a delivery back on the queue at its `next_attempt_at` (a manual resend).
     fn requeue(&self, delivery: &Delivery) -> Result<()>;

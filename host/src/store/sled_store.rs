@@ -737,34 +737,53 @@ impl Store for SledStore {
     }
 
     fn finish_attempts(&self, recorded: &Recorded) -> Result<()> {
-        let _held = self.lock_queue();
-        let r = (
-            &self.deliveries,
-            &self.queue,
-            &self.lanes,
-            &self.lane_due,
-            &self.in_flight,
-            &self.fanout,
-        )
-            .transaction(|(deliveries, queue, lanes, lane_due, in_flight, fanout)| {
-                let queue = LanesTx {
-                    queue,
-                    lanes,
-                    lane_due,
-                };
-                for delivery in &recorded.claimed {
-                    in_flight.remove(key_of(delivery).as_bytes())?;
-                    tx_put_delivery(deliveries, &queue, delivery)?;
-                }
-                for delivery in &recorded.fresh {
-                    tx_put_delivery(deliveries, &queue, delivery)?;
-                }
-                for job in &recorded.ended {
-                    fanout.remove(key(&job.event, &job.tenant).as_bytes())?;
-                }
-                Ok(())
-            });
-        tx_result(r)
+        // Plain writes where nothing needs a transaction, in an order that is safe
+        // because sled recovers its log in order. A fresh delivery that is not queued
+        // again (delivered, or failed for good, at its first attempt: the common case)
+        // goes in first; a transactional insert would read its old value first, and it
+        // has none. The jobs end last: a crash before that leaves a job pending, and
+        // its next run finds its deliveries stored.
+        let (plain, queued): (Vec<&Delivery>, Vec<&Delivery>) = recorded
+            .fresh
+            .iter()
+            .partition(|d| d.next_attempt_at.is_none());
+        for delivery in plain {
+            self.deliveries
+                .insert(key_of(delivery).as_bytes(), encode_delivery(delivery)?)
+                .map_err(backend)?;
+        }
+        if !(recorded.claimed.is_empty() && queued.is_empty()) {
+            let _held = self.lock_queue();
+            let r = (
+                &self.deliveries,
+                &self.queue,
+                &self.lanes,
+                &self.lane_due,
+                &self.in_flight,
+            )
+                .transaction(|(deliveries, queue, lanes, lane_due, in_flight)| {
+                    let queue = LanesTx {
+                        queue,
+                        lanes,
+                        lane_due,
+                    };
+                    for delivery in &recorded.claimed {
+                        in_flight.remove(key_of(delivery).as_bytes())?;
+                        tx_put_delivery(deliveries, &queue, delivery)?;
+                    }
+                    for delivery in &queued {
+                        tx_put_delivery(deliveries, &queue, delivery)?;
+                    }
+                    Ok(())
+                });
+            tx_result(r)?;
+        }
+        for job in &recorded.ended {
+            self.fanout
+                .remove(key(&job.event, &job.tenant).as_bytes())
+                .map_err(backend)?;
+        }
+        Ok(())
     }
 
     fn requeue(&self, delivery: &Delivery) -> Result<()> {
@@ -1384,6 +1403,47 @@ pub(super) mod tests {
         let logged = store.deliveries("t", &query).expect("log");
         assert_eq!(ids(&logged), ["dlv_fresh"], "in its receiver's log");
         assert_eq!(store.queued().expect("queued"), 1, "only dlv_queued waits");
+    }
+
+    #[test]
+    fn attempts_recorded_together_are_stored_queued_and_end_their_jobs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledStore::open(dir.path()).expect("open");
+        store
+            .publish(&[publication("evt_1", None), publication("evt_2", None)])
+            .expect("publish");
+        let job = |event: &str| FanoutJob {
+            tenant: "t".into(),
+            event: event.into(),
+        };
+        let mut delivered = delivery("dlv_delivered", 0);
+        delivered.status = DeliveryStatus::Delivered;
+        delivered.next_attempt_at = None;
+        let retried = Delivery {
+            receiver: "rcv_2".into(),
+            ..delivery("dlv_retried", 5)
+        };
+        let recorded = Recorded {
+            fresh: vec![delivered, retried],
+            ended: vec![job("evt_1")],
+            ..Recorded::default()
+        };
+        store.finish_attempts(&recorded).expect("finish");
+        assert_eq!(pending_jobs(&store), ["evt_2"], "only the job that ended");
+        assert!(
+            store
+                .has_delivery("t", "rcv_1", "dlv_delivered")
+                .expect("read")
+        );
+        assert!(
+            store
+                .has_delivery("t", "rcv_2", "dlv_retried")
+                .expect("read")
+        );
+        let due = store
+            .claim_due(Timestamp(10), 10, &any_room)
+            .expect("claim");
+        assert_eq!(ids(&due), ["dlv_retried"], "only the one queued again");
     }
 
     #[test]
