@@ -17,7 +17,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 use crate::domain::{Delivery, Timestamp};
 
-type TxResult<T> = std::result::Result<T, ConflictableTransactionError<super::Error>>;
+pub(super) type TxResult<T> = std::result::Result<T, ConflictableTransactionError<super::Error>>;
 
 /// The lane of a receiver: `tenant/receiver`.
 pub fn lane(tenant: &str, receiver: &str) -> String {

@@ -28,7 +28,7 @@ use serde::de::DeserializeOwned;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::{Db, Transactional, Tree};
 
-use super::lanes::{self, LanesTx};
+use super::lanes::{self, LanesTx, TxResult};
 use super::record::{decode_delivery, encode_delivery};
 use super::{
     AccessToken, DeliveryQuery, Error, FanoutDone, FanoutJob, LoginGuard, Publication, Published,
@@ -234,6 +234,32 @@ impl SledStore {
 
     fn lock_queue(&self) -> std::sync::MutexGuard<'_, ()> {
         self.queue_lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `write` in one transaction over `with`, the deliveries and the queue, under
+    /// the queue lock.
+    fn queue_transaction<T>(
+        &self,
+        with: &Tree,
+        write: impl Fn(&TransactionalTree, &TransactionalTree, &LanesTx<'_>) -> TxResult<T>,
+    ) -> Result<T> {
+        let _held = self.lock_queue();
+        let r = (
+            with,
+            &self.deliveries,
+            &self.queue,
+            &self.lanes,
+            &self.lane_due,
+        )
+            .transaction(|(with, deliveries, queue, lanes, lane_due)| {
+                let queue = LanesTx {
+                    queue,
+                    lanes,
+                    lane_due,
+                };
+                write(with, deliveries, &queue)
+            });
+        tx_result(r)
     }
 
     fn get<T: DeserializeOwned>(tree: &Tree, key: &str) -> Result<Option<T>> {
@@ -548,31 +574,17 @@ impl Store for SledStore {
     }
 
     fn complete_fanout(&self, done: &[FanoutDone]) -> Result<()> {
-        let _held = self.lock_queue();
-        let r = (
-            &self.fanout,
-            &self.deliveries,
-            &self.queue,
-            &self.lanes,
-            &self.lane_due,
-        )
-            .transaction(|(fanout, stored, queue, lanes, lane_due)| {
-                let queue = LanesTx {
-                    queue,
-                    lanes,
-                    lane_due,
-                };
-                for d in done {
-                    for delivery in &d.queued {
-                        tx_put_delivery(stored, &queue, delivery)?;
-                    }
-                    if d.ends {
-                        fanout.remove(key(&d.job.event, &d.job.tenant).as_bytes())?;
-                    }
+        self.queue_transaction(&self.fanout, |fanout, stored, queue| {
+            for d in done {
+                for delivery in &d.queued {
+                    tx_put_delivery(stored, queue, delivery)?;
                 }
-                Ok(())
-            });
-        tx_result(r)
+                if d.ends {
+                    fanout.remove(key(&d.job.event, &d.job.tenant).as_bytes())?;
+                }
+            }
+            Ok(())
+        })
     }
 
     fn delivery(&self, tenant: &str, id: &str) -> Result<Option<Delivery>> {
@@ -753,30 +765,16 @@ impl Store for SledStore {
                 .map_err(backend)?;
         }
         if !(recorded.claimed.is_empty() && queued.is_empty()) {
-            let _held = self.lock_queue();
-            let r = (
-                &self.deliveries,
-                &self.queue,
-                &self.lanes,
-                &self.lane_due,
-                &self.in_flight,
-            )
-                .transaction(|(deliveries, queue, lanes, lane_due, in_flight)| {
-                    let queue = LanesTx {
-                        queue,
-                        lanes,
-                        lane_due,
-                    };
-                    for delivery in &recorded.claimed {
-                        in_flight.remove(key_of(delivery).as_bytes())?;
-                        tx_put_delivery(deliveries, &queue, delivery)?;
-                    }
-                    for delivery in &queued {
-                        tx_put_delivery(deliveries, &queue, delivery)?;
-                    }
-                    Ok(())
-                });
-            tx_result(r)?;
+            self.queue_transaction(&self.in_flight, |in_flight, deliveries, queue| {
+                for delivery in &recorded.claimed {
+                    in_flight.remove(key_of(delivery).as_bytes())?;
+                    tx_put_delivery(deliveries, queue, delivery)?;
+                }
+                for delivery in &queued {
+                    tx_put_delivery(deliveries, queue, delivery)?;
+                }
+                Ok(())
+            })?;
         }
         for job in &recorded.ended {
             self.fanout
@@ -921,29 +919,15 @@ impl SledStore {
             if !pick(claimed) {
                 continue;
             }
-            let _held = self.lock_queue();
-            let r = (
-                &self.deliveries,
-                &self.queue,
-                &self.lanes,
-                &self.lane_due,
-                &self.in_flight,
-            )
-                .transaction(|(deliveries, queue, lanes, lane_due, in_flight)| {
-                    in_flight.remove(&*k)?;
-                    let Some(stored) = deliveries.get(&*k)? else {
-                        return Ok(());
-                    };
-                    let mut delivery = decode_delivery(&stored).or_else(abort)?;
-                    delivery.next_attempt_at = Some(now);
-                    let queue = LanesTx {
-                        queue,
-                        lanes,
-                        lane_due,
-                    };
-                    tx_put_delivery(deliveries, &queue, &delivery)
-                });
-            tx_result(r)?;
+            self.queue_transaction(&self.in_flight, |in_flight, deliveries, queue| {
+                in_flight.remove(&*k)?;
+                let Some(stored) = deliveries.get(&*k)? else {
+                    return Ok(());
+                };
+                let mut delivery = decode_delivery(&stored).or_else(abort)?;
+                delivery.next_attempt_at = Some(now);
+                tx_put_delivery(deliveries, queue, &delivery)
+            })?;
             count += 1;
         }
         Ok(count)
