@@ -1,9 +1,10 @@
 //! Fan-out jobs handed from the committer to the router in memory.
 //!
-//! Every published event's fan-out job is written to the store, where it stays until its
-//! deliveries are. Finding those jobs again means scanning the store's job list, which
-//! also holds every job whose deliveries are with the worker, and reading each event
-//! back. So while nothing else is pending, the committer hands each round's new jobs,
+//! Every published event's fan-out job is set in the store (kept in memory until the
+//! store's next flush), where it stays until its deliveries are written. Finding those
+//! jobs again means scanning the store's job list, which also holds every job whose
+//! deliveries are with the worker, and reading each event back. So while nothing else
+//! is pending, the committer hands each round's new jobs,
 //! with their events, to the router through [`FreshJobs`] once the round is durable, and
 //! the router takes them from here. Such a job has never run, so its deliveries need no
 //! check against the store either.

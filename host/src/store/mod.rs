@@ -156,7 +156,8 @@ pub struct Recorded {
 
 /// Everything the host stores. Implementations must make each method atomic.
 pub trait Store: Send + Sync + 'static {
-    /// Makes every write so far durable.
+    /// Makes every write so far durable, the fan-out jobs set since the last flush
+    /// included (see [`Store::publish`]).
     fn flush(&self) -> Result<()>;
 
     /// Creates a tenant with its first API account and user, or `Conflict`.
@@ -219,13 +220,14 @@ pub trait Store: Send + Sync + 'static {
     /// stays the same.
     fn directory_version(&self) -> u64;
 
-    /// Stores events and their fan-out jobs. An event whose idempotency key its scope
+    /// Stores events and sets their fan-out jobs. An event whose idempotency key its scope
     /// already used for another event (before or earlier in `batch`) is not stored: its
-    /// outcome names the first event. Not atomic: the caller journals `batch` and, after
-    /// a crash, calls this again with it. An event already stored is written again as it
-    /// is (events never change), and its fan-out job is set again, since it may have been
-    /// lost with the rest of the round; a job that had run makes no delivery twice (see
-    /// [`Store::has_delivery`]).
+    /// outcome names the first event. Not atomic, and the jobs are made durable only by
+    /// the next [`Store::flush`]: the caller journals `batch` and starts the journal over
+    /// only after a flush, and after a crash calls this again with what the journal
+    /// holds. An event already stored is written again as it is (events never change),
+    /// and its fan-out job is set again, since it may have been lost with the rest of the
+    /// round; a job that had run makes no delivery twice (see [`Store::has_delivery`]).
     fn publish(&self, batch: &[Publication]) -> Result<Vec<Published>>;
     /// An event of a tenant.
     fn event(&self, tenant: &str, id: &str) -> Result<Option<Event>>;
@@ -235,8 +237,8 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
         skip: &dyn Fn(&FanoutJob) -> bool,
     ) -> Result<Vec<FanoutJob>>;
-    /// Stores fanned-out events' deliveries and ends the jobs that end, in one
-    /// transaction: `queued` go on the queue (those with a `next_attempt_at`).
+    /// Stores fanned-out events' deliveries, in one transaction (`queued` go on the queue:
+    /// those with a `next_attempt_at`), then ends the jobs that end.
     fn complete_fanout(&self, done: &[FanoutDone]) -> Result<()>;
 
     /// A delivery of a tenant, whichever receiver's it is (one lookup per receiver the

@@ -10,7 +10,9 @@
 //! - `access_tokens`: `sha256 hex of the token`
 //! - `audit`: `tenant/entry id` (actions taken by impersonation)
 //! - `idempotency`: `tenant/scope/key` → event id
-//! - `fanout`: `event id/tenant` (event ids are time-ordered: oldest job first)
+//! - `fanout`: `event id/tenant` (event ids are time-ordered: oldest job first), for the
+//!   jobs pending at the last flush; newer ones are kept in memory (see
+//!   [`SledStore::unwritten_jobs`])
 //! - `lane_queue`, `lanes`, `lane_due`: the delivery queue, one lane per receiver (see
 //!   [`super::lanes`])
 //! - `in_flight`: a delivery's key → claim time (claimed, being attempted)
@@ -18,7 +20,7 @@
 //! - `login_guards`: `tenant/user id` (TOTP replay and lockout state of the UI login)
 //! - the default tree: `layout` → [`LAYOUT`], the key layout the store was last written in
 
-use std::collections::BinaryHeap;
+use std::collections::{BTreeSet, BinaryHeap};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -73,6 +75,11 @@ pub struct SledStore {
     queue_lock: Arc<Mutex<()>>,
     /// See [`Store::directory_version`].
     directory_version: Arc<AtomicU64>,
+    /// Fan-out jobs set since the last flush, by their key in `fanout`: set and ended
+    /// here, they cost no write to the store. Each one's event is in the publish journal,
+    /// which starts over only after a flush, and a flush first writes the jobs still
+    /// here into `fanout` (under this lock, so a job ends here or after that write).
+    unwritten_jobs: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -151,6 +158,7 @@ impl SledStore {
             login_guards: tree("login_guards")?,
             queue_lock: Arc::default(),
             directory_version: Arc::default(),
+            unwritten_jobs: Arc::default(),
             db,
         };
         store.migrate_delivery_keys()?;
@@ -236,30 +244,50 @@ impl SledStore {
         self.queue_lock.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs `write` in one transaction over `with`, the deliveries and the queue, under
-    /// the queue lock.
+    /// Runs `write` in one transaction over the in-flight marks, the deliveries and the
+    /// queue, under the queue lock.
     fn queue_transaction<T>(
         &self,
-        with: &Tree,
         write: impl Fn(&TransactionalTree, &TransactionalTree, &LanesTx<'_>) -> TxResult<T>,
     ) -> Result<T> {
         let _held = self.lock_queue();
         let r = (
-            with,
+            &self.in_flight,
             &self.deliveries,
             &self.queue,
             &self.lanes,
             &self.lane_due,
         )
-            .transaction(|(with, deliveries, queue, lanes, lane_due)| {
+            .transaction(|(in_flight, deliveries, queue, lanes, lane_due)| {
                 let queue = LanesTx {
                     queue,
                     lanes,
                     lane_due,
                 };
-                write(with, deliveries, &queue)
+                write(in_flight, deliveries, &queue)
             });
         tx_result(r)
+    }
+
+    fn unwritten_jobs(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        self.unwritten_jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Ends fan-out jobs whose deliveries are written: in memory if they are still there,
+    /// else in `fanout`, by plain removes after those writes (sled recovers its log in
+    /// order, so a crash before them leaves the job pending, to run again and find its
+    /// deliveries stored).
+    fn end_jobs<'a>(&self, jobs: impl IntoIterator<Item = &'a FanoutJob>) -> Result<()> {
+        let mut unwritten = self.unwritten_jobs();
+        for job in jobs {
+            let k = key(&job.event, &job.tenant);
+            if !unwritten.remove(&k) {
+                self.fanout.remove(k.as_bytes()).map_err(backend)?;
+            }
+        }
+        Ok(())
     }
 
     fn get<T: DeserializeOwned>(tree: &Tree, key: &str) -> Result<Option<T>> {
@@ -319,6 +347,13 @@ fn tx_put_delivery(
 
 impl Store for SledStore {
     fn flush(&self) -> Result<()> {
+        {
+            let mut unwritten = self.unwritten_jobs();
+            for k in unwritten.iter() {
+                self.fanout.insert(k.as_bytes(), &[]).map_err(backend)?;
+            }
+            unwritten.clear();
+        }
         self.db.flush().map_err(backend)?;
         Ok(())
     }
@@ -515,9 +550,11 @@ impl Store for SledStore {
         // Plain writes, not a transaction: a sled transaction writes and syncs its log
         // buffer on its own, twice, which at a steady rate of small rounds cost more than
         // the rest of the round. The journal makes the round durable; replaying it
-        // after a crash repairs whatever part of these writes sled lost. The event goes
-        // in before its job, so the router never finds a job without its event.
+        // after a crash repairs whatever part of these writes sled lost. The jobs are
+        // kept in memory until the next flush, set after their events, so the router
+        // never finds a job without its event.
         let mut out = Vec::with_capacity(batch.len());
+        let mut jobs = Vec::with_capacity(batch.len());
         for Publication { event, idempotency } in batch {
             if let Some((scope, k)) = idempotency {
                 let idem_key = format!("{}/{scope}/{k}", event.tenant);
@@ -540,11 +577,10 @@ impl Store for SledStore {
             self.events
                 .insert(key(&event.tenant, &event.id).as_bytes(), encode(event)?)
                 .map_err(backend)?;
-            self.fanout
-                .insert(key(&event.id, &event.tenant).as_bytes(), &[])
-                .map_err(backend)?;
+            jobs.push(key(&event.id, &event.tenant));
             out.push(Published::New(event.id.clone()));
         }
+        self.unwritten_jobs().extend(jobs);
         Ok(out)
     }
 
@@ -557,34 +593,45 @@ impl Store for SledStore {
         limit: usize,
         skip: &dyn Fn(&FanoutJob) -> bool,
     ) -> Result<Vec<FanoutJob>> {
-        let mut jobs = Vec::new();
+        // The first `limit` of each kind; the first `limit` of both are among them.
+        let wanted = |k: &[u8]| {
+            let (event, tenant) = split_key(k)?;
+            let job = FanoutJob { tenant, event };
+            (!skip(&job)).then(|| (k.to_vec(), job))
+        };
+        let mut jobs: Vec<(Vec<u8>, FanoutJob)> = self
+            .unwritten_jobs()
+            .iter()
+            .filter_map(|k| wanted(k.as_bytes()))
+            .take(limit)
+            .collect();
+        let mut written = 0;
         for k in self.fanout.iter().keys() {
-            if jobs.len() == limit {
+            if written == limit {
                 break;
             }
-            let k = k.map_err(backend)?;
-            if let Some((event, tenant)) = split_key(&k) {
-                let job = FanoutJob { tenant, event };
-                if !skip(&job) {
-                    jobs.push(job);
-                }
+            if let Some(found) = wanted(&k.map_err(backend)?) {
+                jobs.push(found);
+                written += 1;
             }
         }
-        Ok(jobs)
+        jobs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        // A job replayed from the journal may also have been written by a flush whose
+        // journal did not start over.
+        jobs.dedup_by(|a, b| a.0 == b.0);
+        Ok(jobs.into_iter().take(limit).map(|(_, job)| job).collect())
     }
 
     fn complete_fanout(&self, done: &[FanoutDone]) -> Result<()> {
-        self.queue_transaction(&self.fanout, |fanout, stored, queue| {
-            for d in done {
-                for delivery in &d.queued {
+        if done.iter().any(|d| !d.queued.is_empty()) {
+            self.queue_transaction(|_, stored, queue| {
+                for delivery in done.iter().flat_map(|d| &d.queued) {
                     tx_put_delivery(stored, queue, delivery)?;
                 }
-                if d.ends {
-                    fanout.remove(key(&d.job.event, &d.job.tenant).as_bytes())?;
-                }
-            }
-            Ok(())
-        })
+                Ok(())
+            })?;
+        }
+        self.end_jobs(done.iter().filter(|d| d.ends).map(|d| &d.job))
     }
 
     fn delivery(&self, tenant: &str, id: &str) -> Result<Option<Delivery>> {
@@ -765,7 +812,7 @@ impl Store for SledStore {
                 .map_err(backend)?;
         }
         if !(recorded.claimed.is_empty() && queued.is_empty()) {
-            self.queue_transaction(&self.in_flight, |in_flight, deliveries, queue| {
+            self.queue_transaction(|in_flight, deliveries, queue| {
                 for delivery in &recorded.claimed {
                     in_flight.remove(key_of(delivery).as_bytes())?;
                     tx_put_delivery(deliveries, queue, delivery)?;
@@ -776,12 +823,7 @@ impl Store for SledStore {
                 Ok(())
             })?;
         }
-        for job in &recorded.ended {
-            self.fanout
-                .remove(key(&job.event, &job.tenant).as_bytes())
-                .map_err(backend)?;
-        }
-        Ok(())
+        self.end_jobs(&recorded.ended)
     }
 
     fn requeue(&self, delivery: &Delivery) -> Result<()> {
@@ -919,7 +961,7 @@ impl SledStore {
             if !pick(claimed) {
                 continue;
             }
-            self.queue_transaction(&self.in_flight, |in_flight, deliveries, queue| {
+            self.queue_transaction(|in_flight, deliveries, queue| {
                 in_flight.remove(&*k)?;
                 let Some(stored) = deliveries.get(&*k)? else {
                     return Ok(());
@@ -994,6 +1036,7 @@ pub(super) mod tests {
         pub(in crate::store) fn forget_event(&self, tenant: &str, id: &str) {
             self.events.remove(key(tenant, id)).expect("remove event");
             self.fanout.remove(key(id, tenant)).expect("remove job");
+            self.unwritten_jobs().remove(&key(id, tenant));
         }
     }
 
@@ -1331,6 +1374,55 @@ pub(super) mod tests {
         assert_eq!(again, [Published::Duplicate("evt_1".into())]);
         assert!(store.event("t", "evt_3").expect("read").is_none());
         assert_eq!(pending_jobs(&store), ["evt_1", "evt_2"]);
+    }
+
+    #[test]
+    fn jobs_set_since_the_last_flush_cost_no_write_and_a_flush_writes_the_pending_ones() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let end = |store: &SledStore, id: &str| {
+            let job = FanoutJob {
+                tenant: "t".into(),
+                event: id.into(),
+            };
+            let done = FanoutDone {
+                job,
+                queued: vec![],
+                ends: true,
+            };
+            store.complete_fanout(&[done]).expect("end");
+        };
+        {
+            let store = SledStore::open(dir.path()).expect("open");
+            let two = [publication("evt_1", None), publication("evt_2", None)];
+            store.publish(&two).expect("publish");
+            assert!(store.fanout.is_empty(), "set in memory, not written");
+            assert_eq!(pending_jobs(&store), ["evt_1", "evt_2"]);
+            store.flush().expect("flush");
+            assert_eq!(store.fanout.len(), 2, "written by the flush");
+            assert_eq!(pending_jobs(&store), ["evt_1", "evt_2"]);
+            // A job replayed from a journal that did not start over after that flush.
+            store.publish(&two[1..]).expect("replay");
+            assert_eq!(pending_jobs(&store), ["evt_1", "evt_2"]);
+
+            store
+                .publish(&[publication("evt_3", None), publication("evt_4", None)])
+                .expect("publish");
+            assert_eq!(
+                pending_jobs(&store),
+                ["evt_1", "evt_2", "evt_3", "evt_4"],
+                "both kinds, oldest first"
+            );
+            let first = store.fanout_jobs(3, &|j| j.event == "evt_2").expect("jobs");
+            let first: Vec<_> = first.iter().map(|j| j.event.as_str()).collect();
+            assert_eq!(first, ["evt_1", "evt_3", "evt_4"]);
+            end(&store, "evt_1"); // written
+            end(&store, "evt_3"); // in memory
+            assert_eq!(store.fanout.len(), 1);
+            assert_eq!(pending_jobs(&store), ["evt_2", "evt_4"]);
+            store.flush().expect("flush");
+        }
+        let store = SledStore::open(dir.path()).expect("reopen");
+        assert_eq!(pending_jobs(&store), ["evt_2", "evt_4"]);
     }
 
     #[test]
