@@ -28,12 +28,18 @@ struct Args {
     host_config: Option<PathBuf>,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// The host runs on the runtime `switchyard serve` runs on; the harness (publishers,
+/// receivers, the baseline's client) on tokio's defaults.
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(config) = &args.host_config {
-        return switchyard_bench::host::serve(config).await;
+        let runtime = switchyard::runtime_builder().build()?;
+        return runtime.block_on(switchyard_bench::host::serve(config));
     }
+    tokio::runtime::Runtime::new()?.block_on(harness(args))
+}
+
+async fn harness(args: Args) -> anyhow::Result<()> {
     if let Some(unknown) = args
         .scenarios
         .iter()

@@ -53,6 +53,22 @@ pub fn init_logging() {
         .init();
 }
 
+/// The multi-threaded runtime `switchyard serve` runs on (and the benchmark's host):
+/// tokio's defaults, one worker per core, except for the LIFO slot. With it, a task woken
+/// by another one runs next on the same worker and is out of reach of the others, which
+/// stay parked; the router, the attempts, their connections and the recorder wake each
+/// other in chains, so under load one core often waited while the other worked through
+/// a chain. Without it, a woken task goes on the run queue, where an idle worker takes
+/// it (docs/PERFORMANCE.md, Round 14). The switch is an unstable tokio setting: it is
+/// there when the build passes `--cfg tokio_unstable`, as `.cargo/config.toml` does.
+pub fn runtime_builder() -> tokio::runtime::Builder {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    #[cfg(tokio_unstable)]
+    builder.disable_lifo_slot();
+    builder
+}
+
 /// Where the store lives inside the data dir.
 pub fn store_dir(config: &Config) -> PathBuf {
     config.data_dir.join("store")
@@ -234,4 +250,49 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     Server::new(config).run(listener, shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_task_woken_by_a_busy_one_runs_on_another_worker_meanwhile() {
+        let runtime = super::runtime_builder()
+            .worker_threads(2)
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let ran = Arc::new(AtomicBool::new(false));
+            let (wake, woken) = tokio::sync::oneshot::channel::<()>();
+            let waiting = tokio::spawn({
+                let ran = ran.clone();
+                async move {
+                    let _ = woken.await;
+                    ran.store(true, Ordering::SeqCst);
+                }
+            });
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            // Wakes the waiting task from a worker, then keeps that worker busy.
+            let busy = tokio::spawn({
+                let ran = ran.clone();
+                async move {
+                    wake.send(()).expect("the task waits");
+                    let until = Instant::now() + Duration::from_secs(5);
+                    while !ran.load(Ordering::SeqCst) && Instant::now() < until {
+                        std::hint::spin_loop();
+                    }
+                    ran.load(Ordering::SeqCst)
+                }
+            });
+            assert!(
+                busy.await.expect("busy task"),
+                "the woken task waited for the busy worker (was the build run without \
+                 --cfg tokio_unstable, which .cargo/config.toml sets?)"
+            );
+            waiting.await.expect("woken task");
+        });
+    }
 }

@@ -67,8 +67,11 @@ fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    switchyard::runtime_builder().build()?.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     switchyard::init_logging();
 
     match Cli::parse().command {
