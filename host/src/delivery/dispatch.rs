@@ -14,7 +14,7 @@
 //! fan-out costs nothing.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
@@ -67,6 +67,7 @@ impl Drop for Slot {
             }
         }
         drop(busy);
+        self.lanes.released.fetch_add(1, Ordering::SeqCst);
         // The permit goes back before the router hears of it.
         drop(self.permit.take());
         self.lanes.freed.notify_one();
@@ -113,6 +114,8 @@ struct Lanes {
     busy: Mutex<HashMap<String, usize>>,
     /// Signalled whenever a slot goes back.
     freed: Notify,
+    /// How many slots went back so far (see [`Room::outdated`]).
+    released: AtomicU64,
 }
 
 impl Lanes {
@@ -262,32 +265,61 @@ impl Dispatch {
         &self.open_jobs
     }
 
-    /// How much room each receiver has, as the store's claim asks it (`tenant`,
-    /// `receiver`). A receiver found full marks the queue starved.
-    pub fn room(&self) -> impl Fn(&str, &str) -> usize + Send + 'static {
-        let (limit, busy, starved) = (
-            self.per_receiver,
-            self.lanes.busy().clone(),
-            self.starved.clone(),
-        );
-        move |tenant, receiver| {
-            let taken = busy.get(&format!("{tenant}/{receiver}")).copied();
-            let room = limit.saturating_sub(taken.unwrap_or(0));
-            if room == 0 {
-                starved.store(true, Ordering::Release);
-            }
-            room
+    /// How much room each receiver has now, as the store's claim asks it.
+    pub fn room(&self) -> Room {
+        let released = self.lanes.released.load(Ordering::SeqCst);
+        Room {
+            limit: self.per_receiver,
+            busy: self.lanes.busy().clone(),
+            released,
+            lanes: self.lanes.clone(),
+            starved: self.starved.clone(),
+            found_full: AtomicBool::new(false),
         }
     }
 
     /// Notes that a claim may have left due work queued (it took all it could).
     pub fn mark_starved(&self) {
-        self.starved.store(true, Ordering::Release);
+        self.starved.store(true, Ordering::SeqCst);
     }
 
     /// Whether a freed slot should wake the worker; clears the mark.
     pub fn take_starved(&self) -> bool {
-        self.starved.swap(false, Ordering::AcqRel)
+        self.starved.swap(false, Ordering::SeqCst)
+    }
+}
+
+/// Each receiver's room as it was when taken ([`Dispatch::room`]). A receiver found full
+/// marks the queue starved, so that the next slot to go back wakes the worker.
+#[derive(Debug)]
+pub struct Room {
+    limit: usize,
+    busy: HashMap<String, usize>,
+    released: u64,
+    lanes: Arc<Lanes>,
+    starved: Arc<AtomicBool>,
+    found_full: AtomicBool,
+}
+
+impl Room {
+    /// The room of `receiver` of `tenant`.
+    pub fn of(&self, tenant: &str, receiver: &str) -> usize {
+        let taken = self.busy.get(&format!("{tenant}/{receiver}")).copied();
+        let room = self.limit.saturating_sub(taken.unwrap_or(0));
+        if room == 0 {
+            self.starved.store(true, Ordering::SeqCst);
+            self.found_full.store(true, Ordering::SeqCst);
+        }
+        room
+    }
+
+    /// Whether a receiver was found full and a slot went back since the snapshot: that
+    /// slot may have gone back before the queue was marked starved, so that nobody was
+    /// woken for it, and what waits for it must be claimed again rather than waited for.
+    /// (A slot that went back after the mark wakes the worker.)
+    pub fn outdated(&self) -> bool {
+        self.found_full.load(Ordering::SeqCst)
+            && self.lanes.released.load(Ordering::SeqCst) != self.released
     }
 }
 
@@ -335,19 +367,48 @@ mod tests {
     }
 
     #[test]
+    fn a_full_receiver_whose_slots_went_back_before_it_was_seen_full_is_claimed_again() {
+        let d = dispatch(4, 2);
+        let a = [d.reserve("t", "a"), d.reserve("t", "a")];
+        let room = d.room();
+        // Every attempt ends after the snapshot and before the receiver is found full:
+        // the queue is not starved yet, so no ending wakes the worker.
+        drop(a);
+        assert!(!d.take_starved());
+        assert_eq!(room.of("t", "a"), 0, "full as the snapshot saw it");
+        assert!(
+            room.outdated(),
+            "claim again: nothing else will wake the worker"
+        );
+
+        let room = d.room();
+        assert_eq!(room.of("t", "a"), 2);
+        assert!(!room.outdated(), "no receiver was found full");
+        let b = [d.reserve("t", "b"), d.reserve("t", "b")];
+        let room = d.room();
+        assert_eq!(room.of("t", "b"), 0);
+        assert!(!room.outdated(), "nothing went back since");
+        assert!(
+            d.take_starved(),
+            "the next slot to go back wakes the worker"
+        );
+        drop(b);
+    }
+
+    #[test]
     fn slots_are_shared_fairly_and_come_back_on_drop() {
         let d = dispatch(3, 2);
         let a1 = d.reserve("t", "a").expect("free");
         let a2 = d.reserve("t", "a").expect("free");
         assert!(d.reserve("t", "a").is_none(), "a's share is taken");
-        assert_eq!(d.room()("t", "a"), 0);
-        assert_eq!(d.room()("t", "b"), 2);
+        assert_eq!(d.room().of("t", "a"), 0);
+        assert_eq!(d.room().of("t", "b"), 2);
         assert!(d.take_starved(), "a full receiver was seen");
         let b1 = d.reserve("t", "b").expect("one global slot left");
         assert!(d.reserve("t", "c").is_none(), "no global slot left");
         assert!(d.hold_free().is_empty());
         drop(a1);
-        assert_eq!(d.room()("t", "a"), 1);
+        assert_eq!(d.room().of("t", "a"), 1);
         let a3 = d.reserve("t", "a").expect("freed");
         drop((a2, a3, b1));
         let held = d.hold_free();

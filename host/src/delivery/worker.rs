@@ -53,7 +53,13 @@ pub async fn run(
                 }
             }
             let room = app.dispatch.room();
-            let next_due = app.quick(|s| s.next_due(&room)).ok().flatten();
+            let next_due = app
+                .quick(|s| s.next_due(&|tenant, receiver| room.of(tenant, receiver)))
+                .ok()
+                .flatten();
+            if room.outdated() {
+                continue;
+            }
             sleep = match next_due {
                 Some(due) => app.clock.sleep_until(due.ms()),
                 None => Box::pin(std::future::pending()),
@@ -163,7 +169,7 @@ async fn claim_due(
     let (now, room) = (app.now(), app.dispatch.room());
     let due = app
         .blocking(move |s| {
-            let due = s.claim_due(now, free, &room)?;
+            let due = s.claim_due(now, free, &|tenant, receiver| room.of(tenant, receiver))?;
             let parties = load_parties(s, &due);
             Ok::<_, crate::store::Error>(due.into_iter().zip(parties).collect::<Vec<_>>())
         })
