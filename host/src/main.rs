@@ -68,10 +68,10 @@ fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
-    switchyard::runtime_builder().build()?.block_on(run())
+    switchyard::runtime_builder().build()?.block_on(cli())
 }
 
-async fn run() -> anyhow::Result<()> {
+async fn cli() -> anyhow::Result<()> {
     switchyard::init_logging();
 
     match Cli::parse().command {

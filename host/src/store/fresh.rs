@@ -4,10 +4,10 @@
 //! store's next flush), where it stays until its deliveries are written. Finding those
 //! jobs again means scanning the store's job list, which also holds every job whose
 //! deliveries are with the worker, and reading each event back. So while nothing else
-//! is pending, the committer hands each round's new jobs,
-//! with their events, to the router through [`FreshJobs`] once the round is durable, and
-//! the router takes them from here. Such a job has never run, so its deliveries need no
-//! check against the store either.
+//! is pending, the committer hands each round's new jobs, with their events, to the
+//! router through [`FreshJobs`] once the round is durable, and the router takes them
+//! from here. Such a job has never run, so its deliveries need no check against the
+//! store either.
 //!
 //! The router scans the store instead when a job may be pending that the feed will not
 //! bring: at start-up (the journal's replay), after the feed overflowed, after a failed
