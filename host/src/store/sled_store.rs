@@ -827,22 +827,12 @@ impl Store for SledStore {
     }
 
     fn requeue(&self, delivery: &Delivery) -> Result<()> {
-        let _held = self.lock_queue();
-        let r = (&self.deliveries, &self.queue, &self.lanes, &self.lane_due).transaction(
-            |(deliveries, queue, lanes, lane_due)| {
-                let queue = LanesTx {
-                    queue,
-                    lanes,
-                    lane_due,
-                };
-                let k = key_of(delivery);
-                if let Some(old) = deliveries.get(k.as_bytes())? {
-                    queue.dequeue(&decode_delivery(&old).or_else(abort)?)?;
-                }
-                tx_put_delivery(deliveries, &queue, delivery)
-            },
-        );
-        tx_result(r)
+        self.queue_transaction(|_, deliveries, queue| {
+            if let Some(old) = deliveries.get(key_of(delivery).as_bytes())? {
+                queue.dequeue(&decode_delivery(&old).or_else(abort)?)?;
+            }
+            tx_put_delivery(deliveries, queue, delivery)
+        })
     }
 
     fn recover_in_flight(&self, now: Timestamp) -> Result<usize> {
