@@ -1,11 +1,15 @@
-//! How the store encodes deliveries: postcard after a format byte, times as milliseconds.
+//! How the store keys and encodes deliveries: postcard after a format byte, times as
+//! milliseconds, under the key `tenant/receiver/id`.
 //!
 //! Deliveries are the store's hottest values: each is written when its first attempt
 //! ends, again after every retry, and sled copies a value whenever it writes or splits
-//! the leaf that holds it. In JSON a delivery carried its field names, its body escaped
-//! quote by quote and its times as RFC 3339 text; this encoding is about half the size
-//! and needs no formatting or parsing of times. Values written before it (JSON, which
-//! starts with `{`) are still read, and rewritten in this encoding when next stored.
+//! the leaf that holds it, at a cost that grows with its size (about 1.4 µs more per
+//! insert for each 100 bytes, on the machine of docs/PERFORMANCE.md). In JSON a delivery
+//! carried its field names, its body escaped quote by quote and its times as RFC 3339
+//! text; postcard is about half the size and needs no formatting or parsing of times.
+//! The tenant, receiver and id are in the key, so the value leaves them out. Values of
+//! older versions are still read: JSON (which starts with `{`) and postcard with those
+//! three fields; they are rewritten in this encoding when next stored.
 
 use std::borrow::Cow;
 
@@ -14,14 +18,28 @@ use serde::{Deserialize, Serialize};
 use super::{Error, Result};
 use crate::domain::{Attempt, Delivery, DeliveryStatus, Timestamp};
 
-/// The first byte of a delivery in this encoding (JSON starts with `{`).
+/// The first byte of a delivery in postcard with its tenant, receiver and id.
 const POSTCARD_V1: u8 = 1;
+/// The first byte of a delivery in postcard without them: they are in its key.
+const POSTCARD_V2: u8 = 2;
 
+/// A delivery's key in `deliveries` and `in_flight`: its receiver's deliveries are one
+/// range, in the order of their ids.
+pub fn delivery_key(tenant: &str, receiver: &str, id: &str) -> String {
+    format!("{tenant}/{receiver}/{id}")
+}
+
+/// The tenant, receiver and id in a delivery's key (tenant names and ids have no `/`).
+fn split_delivery_key(key: &[u8]) -> Option<(&str, &str, &str)> {
+    let mut parts = std::str::from_utf8(key).ok()?.splitn(3, '/');
+    Some((parts.next()?, parts.next()?, parts.next()?))
+}
+
+/// Everything but the tenant, receiver and id. Postcard writes a struct's fields in
+/// order and nothing else, so a `POSTCARD_V1` value reads as those three strings
+/// followed by this.
 #[derive(Serialize, Deserialize)]
 struct DeliveryRecord<'a> {
-    id: Cow<'a, str>,
-    tenant: Cow<'a, str>,
-    receiver: Cow<'a, str>,
     event: Cow<'a, str>,
     topic: Cow<'a, str>,
     status: DeliveryStatus,
@@ -46,9 +64,6 @@ struct AttemptRecord<'a> {
 /// `delivery` as the store keeps it.
 pub fn encode_delivery(delivery: &Delivery) -> Result<Vec<u8>> {
     let record = DeliveryRecord {
-        id: Cow::Borrowed(&delivery.id),
-        tenant: Cow::Borrowed(&delivery.tenant),
-        receiver: Cow::Borrowed(&delivery.receiver),
         event: Cow::Borrowed(&delivery.event),
         topic: Cow::Borrowed(&delivery.topic),
         status: delivery.status,
@@ -72,33 +87,36 @@ pub fn encode_delivery(delivery: &Delivery) -> Result<Vec<u8>> {
     };
     // Room for it all at once: its text, plus a few bytes per number and length.
     let d = delivery;
-    let text: usize = [
-        &d.id,
-        &d.tenant,
-        &d.receiver,
-        &d.event,
-        &d.topic,
-        &d.content_type,
-        &d.request_body,
-    ]
-    .iter()
-    .map(|s| s.len())
-    .sum();
+    let text: usize = [&d.event, &d.topic, &d.content_type, &d.request_body]
+        .iter()
+        .map(|s| s.len())
+        .sum();
     let mut out = Vec::with_capacity(1 + text + 64 + d.attempts.len() * 32);
-    out.push(POSTCARD_V1);
+    out.push(POSTCARD_V2);
     postcard::to_extend(&record, out).map_err(corrupt)
 }
 
-/// A delivery the store kept, in this encoding or as JSON.
-pub fn decode_delivery(bytes: &[u8]) -> Result<Delivery> {
-    let Some((&POSTCARD_V1, rest)) = bytes.split_first() else {
-        return serde_json::from_slice(bytes).map_err(corrupt);
+/// The delivery the store kept under `key`, in any of its encodings.
+pub fn decode_delivery(key: &[u8], bytes: &[u8]) -> Result<Delivery> {
+    type Record<'a> = (Cow<'a, str>, Cow<'a, str>, Cow<'a, str>, DeliveryRecord<'a>);
+    let (tenant, receiver, id, r): Record<'_> = match bytes.split_first() {
+        Some((&POSTCARD_V2, rest)) => {
+            let (tenant, receiver, id) = split_delivery_key(key)
+                .ok_or_else(|| corrupt(format!("not a delivery key: {key:?}")))?;
+            let r = postcard::from_bytes(rest).map_err(corrupt)?;
+            (tenant.into(), receiver.into(), id.into(), r)
+        }
+        Some((&POSTCARD_V1, rest)) => {
+            let (id, tenant, receiver, r): Record<'_> =
+                postcard::from_bytes(rest).map_err(corrupt)?;
+            (tenant, receiver, id, r)
+        }
+        _ => return serde_json::from_slice(bytes).map_err(corrupt),
     };
-    let r: DeliveryRecord<'_> = postcard::from_bytes(rest).map_err(corrupt)?;
     Ok(Delivery {
-        id: r.id.into_owned(),
-        tenant: r.tenant.into_owned(),
-        receiver: r.receiver.into_owned(),
+        id: id.into_owned(),
+        tenant: tenant.into_owned(),
+        receiver: receiver.into_owned(),
         event: r.event.into_owned(),
         topic: r.topic.into_owned(),
         status: r.status,
@@ -158,20 +176,62 @@ mod tests {
         serde_json::to_value(d).expect("json")
     }
 
+    const KEY: &[u8] = b"t/rcv_1/dlv_1";
+
     #[test]
     fn a_delivery_comes_back_as_it_was_stored_in_fewer_bytes_than_as_json() {
         let d = delivery();
+        assert_eq!(delivery_key(&d.tenant, &d.receiver, &d.id).as_bytes(), KEY);
         let bytes = encode_delivery(&d).expect("encode");
-        assert_eq!(json(&decode_delivery(&bytes).expect("decode")), json(&d));
+        assert_eq!(
+            json(&decode_delivery(KEY, &bytes).expect("decode")),
+            json(&d)
+        );
         let as_json = serde_json::to_vec(&d).expect("json");
         assert!(bytes.len() * 3 < as_json.len() * 2, "{} bytes", bytes.len());
     }
 
     #[test]
-    fn a_delivery_stored_as_json_by_an_older_version_is_read() {
+    fn the_tenant_receiver_and_id_come_from_the_key_not_the_value() {
+        let d = Delivery {
+            tenant: "acme-corp".into(),
+            ..delivery()
+        };
+        let bytes = encode_delivery(&d).expect("encode");
+        for part in [&d.tenant, &d.receiver, &d.id] {
+            assert!(
+                !bytes.windows(part.len()).any(|w| w == part.as_bytes()),
+                "{part} is in the value"
+            );
+        }
+        let moved = decode_delivery(b"u/rcv_2/dlv_9", &bytes).expect("decode");
+        assert_eq!(
+            (
+                moved.tenant.as_str(),
+                moved.receiver.as_str(),
+                moved.id.as_str()
+            ),
+            ("u", "rcv_2", "dlv_9")
+        );
+        assert!(matches!(
+            decode_delivery(b"t/dlv_1", &bytes),
+            Err(Error::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn a_delivery_stored_by_an_older_version_is_read() {
         let d = delivery();
         let old = serde_json::to_vec(&d).expect("json");
-        assert_eq!(json(&decode_delivery(&old).expect("decode")), json(&d));
+        assert_eq!(json(&decode_delivery(KEY, &old).expect("decode")), json(&d));
+        // Postcard with the tenant, receiver and id first: a struct is its fields in
+        // order, so the older record is those three strings followed by today's.
+        let mut v1 = vec![POSTCARD_V1];
+        v1.extend(postcard::to_allocvec(&("dlv_1", "t", "rcv_1")).expect("encode"));
+        v1.extend(&encode_delivery(&d).expect("encode")[1..]);
+        // Read under the key of an older layout, as its migration does.
+        let read = decode_delivery(b"t/dlv_1", &v1).expect("decode");
+        assert_eq!(json(&read), json(&d));
     }
 
     #[test]
@@ -179,7 +239,7 @@ mod tests {
         let bytes = encode_delivery(&delivery()).expect("encode");
         for cut in [0, 1, bytes.len() / 2, bytes.len() - 1] {
             assert!(matches!(
-                decode_delivery(&bytes[..cut]),
+                decode_delivery(KEY, &bytes[..cut]),
                 Err(Error::Corrupt(_))
             ));
         }

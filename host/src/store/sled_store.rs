@@ -31,7 +31,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use sled::{Db, Transactional, Tree};
 
 use super::lanes::{self, LanesTx, TxResult};
-use super::record::{decode_delivery, encode_delivery};
+use super::record::{decode_delivery, delivery_key, encode_delivery};
 use super::{
     AccessToken, DeliveryQuery, Error, FanoutDone, FanoutJob, LoginGuard, Publication, Published,
     Recorded, Result, Store, UiSession,
@@ -180,7 +180,7 @@ impl SledStore {
             if old.iter().filter(|&&b| b == b'/').count() != 1 {
                 continue;
             }
-            let new = key_of(&decode_delivery(&value)?);
+            let new = key_of(&decode_delivery(&old, &value)?);
             let r = (&self.deliveries, &self.in_flight).transaction(|(deliveries, in_flight)| {
                 deliveries.remove(&old)?;
                 deliveries.insert(new.as_bytes(), &value)?;
@@ -324,11 +324,6 @@ impl SledStore {
         tree.insert(key, encode(value)?).map_err(backend)?;
         Ok(())
     }
-}
-
-/// A delivery's key in `deliveries` and `in_flight`.
-fn delivery_key(tenant: &str, receiver: &str, id: &str) -> String {
-    format!("{tenant}/{receiver}/{id}")
 }
 
 fn key_of(delivery: &Delivery) -> String {
@@ -637,8 +632,8 @@ impl Store for SledStore {
     fn delivery(&self, tenant: &str, id: &str) -> Result<Option<Delivery>> {
         for receiver in self.receivers_with_deliveries(tenant)? {
             let k = delivery_key(tenant, &receiver, id);
-            if let Some(value) = self.deliveries.get(k).map_err(backend)? {
-                return decode_delivery(&value).map(Some);
+            if let Some(value) = self.deliveries.get(&k).map_err(backend)? {
+                return decode_delivery(k.as_bytes(), &value).map(Some);
             }
         }
         Ok(None)
@@ -677,7 +672,7 @@ impl Store for SledStore {
         let by_id = |entry: sled::Result<(sled::IVec, sled::IVec)>| {
             let (k, value) = entry.map_err(backend)?;
             let id = k.rsplit(|&b| b == b'/').next().unwrap_or_default().to_vec();
-            Ok::<_, Error>((id, value))
+            Ok::<_, Error>((id, k, value))
         };
         let mut next = BinaryHeap::new();
         for (i, range) in ranges.iter_mut().enumerate() {
@@ -686,8 +681,8 @@ impl Store for SledStore {
             }
         }
         let mut out = Vec::new();
-        while let Some(((_, value), i)) = next.pop() {
-            let d = decode_delivery(&value)?;
+        while let Some(((_, k, value), i)) = next.pop() {
+            let d = decode_delivery(&k, &value)?;
             if wanted(&d) {
                 out.push(d);
                 if out.len() >= query.limit {
@@ -765,7 +760,7 @@ impl Store for SledStore {
                             continue;
                         };
                         in_flight.insert(stored_key.as_bytes(), &now.ms().to_be_bytes())?;
-                        out.push(decode_delivery(&stored).or_else(abort)?);
+                        out.push(decode_delivery(stored_key.as_bytes(), &stored).or_else(abort)?);
                     }
                     Ok(out)
                 });
@@ -827,9 +822,10 @@ impl Store for SledStore {
     }
 
     fn requeue(&self, delivery: &Delivery) -> Result<()> {
+        let key = key_of(delivery);
         self.queue_transaction(|_, deliveries, queue| {
-            if let Some(old) = deliveries.get(key_of(delivery).as_bytes())? {
-                queue.dequeue(&decode_delivery(&old).or_else(abort)?)?;
+            if let Some(old) = deliveries.get(key.as_bytes())? {
+                queue.dequeue(&decode_delivery(key.as_bytes(), &old).or_else(abort)?)?;
             }
             tx_put_delivery(deliveries, queue, delivery)
         })
@@ -847,7 +843,7 @@ impl Store for SledStore {
         let mut pruned = 0;
         for entry in self.deliveries.iter() {
             let (k, v) = entry.map_err(backend)?;
-            let mut d = decode_delivery(&v)?;
+            let mut d = decode_delivery(&k, &v)?;
             if d.created_at >= before || !d.status.is_final() || d.body_pruned {
                 continue;
             }
@@ -956,7 +952,7 @@ impl SledStore {
                 let Some(stored) = deliveries.get(&*k)? else {
                     return Ok(());
                 };
-                let mut delivery = decode_delivery(&stored).or_else(abort)?;
+                let mut delivery = decode_delivery(&k, &stored).or_else(abort)?;
                 delivery.next_attempt_at = Some(now);
                 tx_put_delivery(deliveries, queue, &delivery)
             })?;
