@@ -2,6 +2,7 @@
 //! of precompiled artifacts.
 
 use std::hash::{Hash, Hasher};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -133,8 +134,8 @@ impl Compiler {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so readers never see
-/// a half-written file.
+/// Writes `bytes` to `path` through a temporary file, synced, and a rename, so readers
+/// never see a half-written file and an upload that was answered is on disk.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| io_context(e, dir))?;
@@ -147,8 +148,16 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
-    std::fs::write(&tmp, bytes).map_err(|e| io_context(e, &tmp))?;
-    std::fs::rename(&tmp, path).map_err(|e| io_context(e, path))
+    std::fs::File::create(&tmp)
+        .and_then(|mut file| {
+            file.write_all(bytes)?;
+            file.sync_all()
+        })
+        .map_err(|e| io_context(e, &tmp))?;
+    std::fs::rename(&tmp, path).map_err(|e| io_context(e, path))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_context(e, dir))
 }
 
 pub(crate) fn io_context(error: std::io::Error, path: &Path) -> Error {

@@ -107,7 +107,6 @@ pub fn create(
             store::Error::Conflict(_) => Error::Conflict(format!("tenant {name:?} already exists")),
             other => other.into(),
         })?;
-    store.flush()?;
     Ok(Initialized {
         tenant: name.to_owned(),
         base_url: config.base_url(name),

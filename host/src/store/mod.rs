@@ -154,7 +154,11 @@ pub struct Recorded {
     pub ended: Vec<FanoutJob>,
 }
 
-/// Everything the host stores. Implementations must make each method atomic.
+/// Everything the host stores. Implementations must make each method atomic, and each
+/// write durable when it returns (a caller answers someone about it), except the event
+/// path's: [`Store::publish`] is made durable by the publish journal, and the fan-out,
+/// queue and attempt writes are made again from it after a crash (see
+/// `docs/ARCHITECTURE.md`, "Crash safety").
 pub trait Store: Send + Sync + 'static {
     /// Makes every write so far durable, the fan-out jobs set since the last flush
     /// included (see [`Store::publish`]).

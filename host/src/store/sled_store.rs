@@ -234,10 +234,21 @@ impl SledStore {
     }
 
     /// Marks a write to the API accounts, users, access tokens or receivers, whatever it
-    /// came to: readers that kept what they read of them read again.
-    fn directory_changed<T>(&self, written: T) -> T {
+    /// came to: readers that kept what they read of them read again. The write is made
+    /// durable (see [`Self::durable`]).
+    fn directory_changed<T>(&self, written: Result<T>) -> Result<T> {
         self.directory_version.fetch_add(1, Ordering::SeqCst);
-        written
+        self.durable(written)
+    }
+
+    /// A write its caller answers someone about, on disk before it returns: sled keeps
+    /// writes in its log buffers until its next flush (every half second), and a crash
+    /// loses what they hold. The event path's writes need no flush of their own (see
+    /// [`Store::publish`]); these are few.
+    fn durable<T>(&self, written: Result<T>) -> Result<T> {
+        let value = written?;
+        self.db.flush().map_err(backend)?;
+        Ok(value)
     }
 
     fn lock_queue(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -504,7 +515,11 @@ impl Store for SledStore {
     }
 
     fn append_audit(&self, entry: &AuditEntry) -> Result<()> {
-        Self::put(&self.audit, &key(&entry.tenant, &entry.id), entry)
+        self.durable(Self::put(
+            &self.audit,
+            &key(&entry.tenant, &entry.id),
+            entry,
+        ))
     }
 
     fn audit(&self, tenant: &str, limit: usize) -> Result<Vec<AuditEntry>> {
@@ -868,7 +883,7 @@ impl Store for SledStore {
     }
 
     fn put_ui_session(&self, hash: &str, session: &UiSession) -> Result<()> {
-        Self::put(&self.ui_sessions, hash, session)
+        self.durable(Self::put(&self.ui_sessions, hash, session))
     }
 
     fn ui_session(&self, hash: &str) -> Result<Option<UiSession>> {
@@ -876,7 +891,8 @@ impl Store for SledStore {
     }
 
     fn delete_ui_session(&self, hash: &str) -> Result<bool> {
-        Ok(self.ui_sessions.remove(hash).map_err(backend)?.is_some())
+        let removed = self.ui_sessions.remove(hash).map_err(backend);
+        Ok(self.durable(removed)?.is_some())
     }
 
     fn purge_expired_ui_sessions(&self, now: Timestamp) -> Result<usize> {
@@ -907,7 +923,7 @@ impl Store for SledStore {
                 .compare_and_swap(&k, old, Some(new))
                 .map_err(backend)?
             {
-                Ok(()) => return Ok(guard),
+                Ok(()) => return self.durable(Ok(guard)),
                 Err(_) => continue,
             }
         }
