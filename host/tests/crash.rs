@@ -1,6 +1,7 @@
 //! Nothing acknowledged is lost: publish under load, `kill -9` the real binary at random
 //! moments, restart it on the same data dir, and check that every event the API
-//! acknowledged reaches the receiver, duplicates always with the same `Webhook-Id`.
+//! acknowledged reaches the receiver, duplicates always with the same `Webhook-Id`; and
+//! `kill -9` it the moment other writes were answered, and check they are there.
 
 use std::collections::{HashMap, HashSet};
 use std::process::Stdio;
