@@ -134,9 +134,19 @@ impl Compiler {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file, synced, and a rename, so readers
-/// never see a half-written file and an upload that was answered is on disk.
+/// Writes `bytes` to `path` through a temporary file and a rename, so readers never see
+/// a half-written file. For the precompiled cache: a file lost in a crash is compiled
+/// again.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    write_through_temp(path, bytes, false)
+}
+
+/// [`write_atomically`], and on disk when it returns: for an upload that is answered.
+pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    write_through_temp(path, bytes, true)
+}
+
+fn write_through_temp(path: &Path, bytes: &[u8], sync: bool) -> Result<(), Error> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| io_context(e, dir))?;
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -151,13 +161,16 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     std::fs::File::create(&tmp)
         .and_then(|mut file| {
             file.write_all(bytes)?;
-            file.sync_all()
+            if sync { file.sync_all() } else { Ok(()) }
         })
         .map_err(|e| io_context(e, &tmp))?;
     std::fs::rename(&tmp, path).map_err(|e| io_context(e, path))?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_context(e, dir))
+    if sync {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io_context(e, dir))?;
+    }
+    Ok(())
 }
 
 pub(crate) fn io_context(error: std::io::Error, path: &Path) -> Error {

@@ -443,7 +443,7 @@ impl Plugins {
             return Err(Error::BuiltIn(name));
         }
         let path = self.stored_path(tenant, &name);
-        engine::write_atomically(&path, bytes)?;
+        engine::write_durably(&path, bytes)?;
         loaded.source = Source::Uploaded(path);
         let loaded = Arc::new(loaded);
         let hash = loaded.hash.clone();
