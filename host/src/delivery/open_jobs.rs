@@ -63,22 +63,28 @@ impl OpenJobs {
     /// The transaction storing deliveries of `jobs` committed (`stored`) or failed. A job
     /// with nothing left closes: ended if it was stored, and otherwise pending for the
     /// router to run again. A job with deliveries left that lost one runs again once they
-    /// are stored. True when a job closed pending.
-    pub fn settle(&self, jobs: &[FanoutJob], stored: bool) -> bool {
+    /// are stored. Before the first job closes pending, `rerun` is called (with the jobs
+    /// locked): from then on the router can find it, and must know that it ran. True when
+    /// a job closed pending.
+    pub fn settle(&self, jobs: &[FanoutJob], stored: bool, rerun: impl FnOnce()) -> bool {
         let mut open = self.jobs();
-        let mut again = false;
+        let mut rerun = Some(rerun);
         for job in jobs {
             let Some(entry) = open.get_mut(job) else {
                 continue;
             };
             if entry.left == 0 {
-                again |= entry.lost || !stored;
+                if (entry.lost || !stored)
+                    && let Some(rerun) = rerun.take()
+                {
+                    rerun();
+                }
                 open.remove(job);
             } else if !stored {
                 entry.lost = true;
             }
         }
-        again
+        rerun.is_none()
     }
 }
 
@@ -93,6 +99,14 @@ mod tests {
         }
     }
 
+    /// Settles `job`: whether it closed pending, which `rerun` must have been told.
+    fn settle(jobs: &OpenJobs, job: FanoutJob, stored: bool) -> bool {
+        let mut reruns = 0;
+        let again = jobs.settle(&[job], stored, || reruns += 1);
+        assert_eq!(reruns, usize::from(again));
+        again
+    }
+
     #[test]
     fn a_job_ends_with_its_last_delivery_and_stays_open_until_then() {
         let jobs = OpenJobs::default();
@@ -101,11 +115,11 @@ mod tests {
         assert!(jobs.is_open(&job("e1")));
         assert!(!jobs.is_open(&job("e2")), "nothing handed over");
         assert!(!jobs.recorded(&job("e1")));
-        assert!(!jobs.settle(&[job("e1")], true));
+        assert!(!settle(&jobs, job("e1"), true));
         assert!(jobs.is_open(&job("e1")), "one delivery is still out");
         assert!(jobs.recorded(&job("e1")), "the last one ends the job");
         assert!(jobs.is_open(&job("e1")), "until its transaction settles");
-        assert!(!jobs.settle(&[job("e1")], true), "it ended");
+        assert!(!settle(&jobs, job("e1"), true), "it ended");
         assert!(!jobs.is_open(&job("e1")));
         assert!(!jobs.recorded(&job("e3")), "an unknown job never ends");
     }
@@ -115,10 +129,10 @@ mod tests {
         let jobs = OpenJobs::default();
         jobs.open(job("e1"), 2);
         assert!(!jobs.recorded(&job("e1")));
-        assert!(!jobs.settle(&[job("e1")], false), "not closed yet");
+        assert!(!settle(&jobs, job("e1"), false), "not closed yet");
         assert!(jobs.is_open(&job("e1")), "the other delivery is still out");
         assert!(!jobs.recorded(&job("e1")), "it must not end");
-        assert!(jobs.settle(&[job("e1")], true), "pending again");
+        assert!(settle(&jobs, job("e1"), true), "pending again");
         assert!(
             !jobs.is_open(&job("e1")),
             "closed: the router runs it again"
@@ -126,7 +140,7 @@ mod tests {
 
         jobs.open(job("e2"), 1);
         assert!(jobs.recorded(&job("e2")));
-        assert!(jobs.settle(&[job("e2")], false), "pending again");
+        assert!(settle(&jobs, job("e2"), false), "pending again");
         assert!(!jobs.is_open(&job("e2")), "its ending was not stored");
     }
 }

@@ -442,10 +442,9 @@ async fn record(app: App, mut finished: mpsc::Receiver<Finished>) {
             })
             .await;
         app.dispatch.logged(&recorded.fresh);
-        if open_jobs.settle(&jobs, stored) {
-            // A job runs again: only a scan of the store finds it, and the router may be
-            // waiting for a publish.
-            app.commit.fresh().stop();
+        // A job that runs again is found only by a scan of the store, and the router may
+        // be waiting for a publish.
+        if open_jobs.settle(&jobs, stored, || app.commit.fresh().stop()) {
             app.fanout_ready.notify_one();
         }
         match saved {

@@ -145,9 +145,10 @@ impl Directories {
 struct Batch {
     jobs: Vec<(FanoutJob, Option<Arc<Event>>)>,
     tenants: BTreeMap<String, Arc<Directory>>,
-    /// Whether the jobs came from the committer's feed: they never ran, so none of their
-    /// deliveries is stored yet.
-    fresh: bool,
+    /// Whether the jobs may have run before, so that some of their deliveries may be
+    /// stored already. Those from the committer's feed never ran, nor did those a scan
+    /// found after the feed filled up (see [`crate::store::Scanned`]).
+    may_have_run: bool,
 }
 
 /// Up to `jobs` pending jobs: fresh from the committer, or else found in the store (not
@@ -160,25 +161,25 @@ fn load_batch(
     directories: &mut Directories,
 ) -> Result<Batch, crate::store::Error> {
     directories.check(store);
-    let (jobs, fresh) = match feed.take(jobs) {
+    let (jobs, may_have_run) = match feed.take(jobs) {
         Some(taken) => (
             taken.into_iter().map(|f| (f.job, Some(f.event))).collect(),
-            true,
+            false,
         ),
         None => {
             let found = feed.scan(jobs, || store.fanout_jobs(jobs, &|job| open.is_open(job)))?;
-            let mut with_events = Vec::with_capacity(found.len());
-            for job in found {
+            let mut with_events = Vec::with_capacity(found.jobs.len());
+            for job in found.jobs {
                 let event = store.event(&job.tenant, &job.event)?.map(Arc::new);
                 with_events.push((job, event));
             }
-            (with_events, false)
+            (with_events, found.may_have_run)
         }
     };
     let mut batch = Batch {
         jobs,
         tenants: BTreeMap::new(),
-        fresh,
+        may_have_run,
     };
     for (job, _) in &batch.jobs {
         if !batch.tenants.contains_key(&job.tenant) {
@@ -218,7 +219,7 @@ pub async fn fan_out_pending(
     for (job, event) in &batch.jobs {
         let deliveries = match (event, batch.tenants.get(&job.tenant)) {
             (Some(event), Some(directory)) => {
-                deliveries_for(app, directory, event, !batch.fresh).await?
+                deliveries_for(app, directory, event, batch.may_have_run).await?
             }
             _ => Vec::new(),
         };

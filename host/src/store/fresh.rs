@@ -10,14 +10,21 @@
 //! store either.
 //!
 //! The router scans the store instead when a job may be pending that the feed will not
-//! bring: at start-up (the journal's replay), after the feed overflowed, after a failed
+//! bring: at start-up (the journal's replay), after the feed filled up, after a failed
 //! fan-out round, and when a job must run again because a delivery of it was not stored.
-//! [`FreshJobs::stop`] switches the feed off and drops what it holds (those jobs are in the
-//! store); a scan that finds every pending job switches it on again. A scan and a round's
-//! writes to the store exclude each other, so every job is either found by the scan or
-//! handed over by its round after it, never both; a round that decided to hand its jobs
-//! over before a stop hands nothing (its jobs were written before the stop, so the scans
-//! after it find them).
+//! A full feed stops taking jobs and keeps what it holds for the router; the scans start
+//! once that is taken. [`FreshJobs::stop`] switches the feed off and drops what it holds
+//! (those jobs are in the store). A scan that finds every pending job switches it on
+//! again. A scan and a round's writes to the store exclude each other, so every job is
+//! either found by the scan or handed over by its round after it, never both; a round
+//! that decided to hand its jobs over before the feed went off hands nothing (its jobs
+//! were written before, so the scans after it find them).
+//!
+//! A scan tells whether the jobs it found may have run before ([`Scanned::may_have_run`]),
+//! and so whether their deliveries must be looked up. From start-up, and from every stop,
+//! until a scan has found every pending job, they may: a job pending at start-up may have
+//! run before a crash, and a stop is how a job that ran is made pending again. After
+//! such a scan, every job a scan can find was refused by a full feed and never ran.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -26,7 +33,7 @@ use super::{FanoutJob, Result};
 use crate::domain::Event;
 
 /// Jobs the feed holds at most; a round that would pass this, or [`CAPACITY_BYTES`],
-/// stops the feed.
+/// finds the feed full.
 pub const CAPACITY: usize = 8192;
 
 /// Journaled bytes of the events the feed holds, at most.
@@ -66,12 +73,27 @@ pub struct FreshJobs {
 struct State {
     /// Whether rounds hand their jobs over; off until the first scan found everything.
     on: bool,
-    /// Counts the stops, so a round decided before one hands nothing over after it.
+    /// Counts the times the feed went off, so a round decided before hands nothing over
+    /// after.
     epoch: u64,
+    /// Whether every pending job a scan can find is known never to have run: set by a
+    /// scan that found every pending job, cleared by a stop (see the module's
+    /// documentation).
+    unrun: bool,
     /// With each job's share of its round's journal record.
     jobs: VecDeque<(FreshJob, usize)>,
     /// The shares summed.
     bytes: usize,
+}
+
+/// Jobs a scan found.
+#[derive(Debug)]
+pub struct Scanned<T> {
+    /// The jobs.
+    pub jobs: Vec<T>,
+    /// Whether any of them may have run before, so that some of its deliveries may be
+    /// stored already.
+    pub may_have_run: bool,
 }
 
 /// A round's right to hand its jobs over, taken while it wrote them.
@@ -111,15 +133,17 @@ impl FreshJobs {
     }
 
     /// The round of `ticket` is durable, journaled in `bytes`: its new jobs go to the
-    /// router, unless the feed stopped since the ticket was taken. Stops the feed when
-    /// they do not fit.
+    /// router, unless the feed went off since the ticket was taken. When they do not fit,
+    /// the feed goes off and keeps what it holds: the router takes that first, then scans
+    /// for these jobs and the next rounds'.
     pub fn hand_over(&self, ticket: Ticket, jobs: Vec<FreshJob>, bytes: usize) {
         let mut state = self.state();
         if !state.on || ticket.0 != Some(state.epoch) || jobs.is_empty() {
             return;
         }
         if state.jobs.len() + jobs.len() > CAPACITY || state.bytes + bytes > CAPACITY_BYTES {
-            stop(&mut state);
+            state.on = false;
+            state.epoch += 1;
             return;
         }
         let share = bytes.div_ceil(jobs.len());
@@ -127,11 +151,11 @@ impl FreshJobs {
         state.jobs.extend(jobs.into_iter().map(|job| (job, share)));
     }
 
-    /// Up to `limit` fresh jobs, oldest first; `None` while the feed is off: the router
-    /// must scan the store.
+    /// Up to `limit` fresh jobs, oldest first; `None` once the feed is off and empty:
+    /// the router must scan the store.
     pub fn take(&self, limit: usize) -> Option<Vec<FreshJob>> {
         let mut state = self.state();
-        if !state.on {
+        if !state.on && state.jobs.is_empty() {
             return None;
         }
         let n = limit.min(state.jobs.len());
@@ -143,29 +167,41 @@ impl FreshJobs {
     /// Runs the router's `scan` for up to `limit` pending jobs, with no round writing
     /// meanwhile. When it finds fewer, it found every pending job, and the feed goes on,
     /// unless it was stopped meanwhile (a job it had passed over may be pending now).
-    pub fn scan<T>(&self, limit: usize, scan: impl FnOnce() -> Result<Vec<T>>) -> Result<Vec<T>> {
+    pub fn scan<T>(
+        &self,
+        limit: usize,
+        scan: impl FnOnce() -> Result<Vec<T>>,
+    ) -> Result<Scanned<T>> {
         let _held = self.hold_writes();
-        let epoch = self.state().epoch;
-        let found = scan()?;
+        let (epoch, unrun) = {
+            let state = self.state();
+            (state.epoch, state.unrun)
+        };
+        let jobs = scan()?;
         let mut state = self.state();
-        if found.len() < limit && state.epoch == epoch {
+        let undisturbed = state.epoch == epoch;
+        if jobs.len() < limit && undisturbed {
             state.on = true;
+            state.unrun = true;
         }
-        Ok(found)
+        Ok(Scanned {
+            jobs,
+            may_have_run: !(unrun && undisturbed),
+        })
     }
 
-    /// A job may be pending in the store that the feed will not bring: the router scans
-    /// until it has found every one. What the feed holds is dropped (it is in the store).
+    /// A job may be pending in the store that the feed will not bring, and may have run:
+    /// the router scans, looking its deliveries up, until it has found every one. What
+    /// the feed holds is dropped (it is in the store). Called before such a job can be
+    /// found, so that a scan running meanwhile knows.
     pub fn stop(&self) {
-        stop(&mut self.state());
+        let mut state = self.state();
+        state.on = false;
+        state.epoch += 1;
+        state.unrun = false;
+        state.jobs.clear();
+        state.bytes = 0;
     }
-}
-
-fn stop(state: &mut State) {
-    state.on = false;
-    state.epoch += 1;
-    state.jobs.clear();
-    state.bytes = 0;
 }
 
 #[cfg(test)]
@@ -198,9 +234,11 @@ mod tests {
         feed.hand_over(round(feed), jobs, bytes);
     }
 
-    fn scan(feed: &FreshJobs, limit: usize, found: usize) {
+    /// A scan that finds `found` jobs: whether they may have run.
+    fn scan(feed: &FreshJobs, limit: usize, found: usize) -> bool {
         let scanned = feed.scan(limit, || Ok(vec![(); found])).expect("scan");
-        assert_eq!(scanned.len(), found);
+        assert_eq!(scanned.jobs.len(), found);
+        scanned.may_have_run
     }
 
     #[test]
@@ -242,12 +280,13 @@ mod tests {
                 Ok(Vec::<()>::new())
             })
             .expect("scan");
-        assert!(found.is_empty());
+        assert!(found.jobs.is_empty());
+        assert!(found.may_have_run);
         assert!(
             feed.take(10).is_none(),
             "a job it passed over may be pending"
         );
-        scan(&feed, 4, 1);
+        assert!(scan(&feed, 4, 1), "it may have run");
         assert_eq!(ids(feed.take(10)), Some(vec![]));
     }
 
@@ -259,26 +298,45 @@ mod tests {
         feed.stop();
         assert!(feed.take(10).is_none());
         scan(&feed, 4, 1);
-        assert_eq!(ids(feed.take(10)), Some(vec![]));
-    }
-
-    #[test]
-    fn a_round_that_does_not_fit_stops_the_feed() {
-        let feed = FreshJobs::default();
-        scan(&feed, 4, 0);
+        publish(&feed, vec![fresh("e2")], 100);
         publish(
             &feed,
             (0..CAPACITY).map(|i| fresh(&format!("e{i}"))).collect(),
             100,
         );
-        publish(&feed, vec![fresh("late")], 100);
-        assert!(feed.take(1).is_none(), "too many: the router scans");
+        feed.stop();
+        assert!(feed.take(10).is_none(), "a full feed's too");
+        scan(&feed, 4, 1);
+        assert_eq!(ids(feed.take(10)), Some(vec![]));
+    }
 
+    #[test]
+    fn a_full_feed_hands_over_what_it_holds_then_the_router_scans() {
+        let feed = FreshJobs::default();
         scan(&feed, 4, 0);
+        publish(
+            &feed,
+            (0..CAPACITY - 1).map(|i| fresh(&format!("e{i}"))).collect(),
+            100,
+        );
+        publish(&feed, vec![fresh("late1"), fresh("late2")], 100);
+        publish(&feed, vec![fresh("later")], 100);
+        let held = feed.take(CAPACITY).expect("what it held");
+        assert_eq!(
+            held.len(),
+            CAPACITY - 1,
+            "the rounds that fit, and no later one"
+        );
+        assert_eq!(held[0].job.event, "e0");
+        assert!(feed.take(1).is_none(), "emptied: the router scans");
+        assert!(!scan(&feed, 4, 4), "refused by the feed: never ran");
+        assert!(!scan(&feed, 4, 0));
+
         publish(&feed, vec![fresh("e1"), fresh("e2")], CAPACITY_BYTES);
         assert_eq!(ids(feed.take(1)), Some(vec!["e1".into()]));
         publish(&feed, vec![fresh("e3")], CAPACITY_BYTES / 2 + 1);
-        assert!(feed.take(1).is_none(), "too large: the router scans");
+        assert_eq!(ids(feed.take(5)), Some(vec!["e2".into()]), "too large");
+        assert!(feed.take(1).is_none());
 
         scan(&feed, 4, 0);
         publish(&feed, vec![fresh("e4")], CAPACITY_BYTES);
@@ -289,6 +347,23 @@ mod tests {
             Some(vec!["e5".into()]),
             "what the router took no longer counts"
         );
+    }
+
+    #[test]
+    fn jobs_may_have_run_until_a_scan_found_every_one_after_the_start_or_a_stop() {
+        let feed = FreshJobs::default();
+        assert!(
+            scan(&feed, 4, 4),
+            "pending at start: may have run before a crash"
+        );
+        assert!(scan(&feed, 4, 2), "the scan that finds the last of them");
+        assert!(!scan(&feed, 4, 0));
+        feed.stop();
+        assert!(
+            scan(&feed, 4, 4),
+            "a stop makes a job that ran pending again"
+        );
+        assert!(scan(&feed, 4, 1));
     }
 
     #[test]

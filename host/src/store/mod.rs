@@ -17,7 +17,7 @@ use crate::domain::{
 };
 
 pub use commit::GroupCommit;
-pub use fresh::{FreshJob, FreshJobs};
+pub use fresh::{FreshJob, FreshJobs, Scanned};
 pub use journal::{Journal, recover};
 pub use sled_store::SledStore;
 
