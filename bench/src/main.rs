@@ -13,7 +13,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// Benchmarks Switchyard against a plain HTTP client on this machine's loopback.
 #[derive(Debug, Parser)]
 struct Args {
-    /// Small sizes: finishes in about a minute.
+    /// Small sizes: finishes in about ten seconds.
     #[arg(long)]
     quick: bool,
     /// Run only these scenario groups (repeatable): fanout-1, fanout-10, transform, rate,
