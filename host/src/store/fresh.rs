@@ -142,8 +142,7 @@ impl FreshJobs {
             return;
         }
         if state.jobs.len() + jobs.len() > CAPACITY || state.bytes + bytes > CAPACITY_BYTES {
-            state.on = false;
-            state.epoch += 1;
+            state.switch_off();
             return;
         }
         let share = bytes.div_ceil(jobs.len());
@@ -165,8 +164,9 @@ impl FreshJobs {
     }
 
     /// Runs the router's `scan` for up to `limit` pending jobs, with no round writing
-    /// meanwhile. When it finds fewer, it found every pending job, and the feed goes on,
-    /// unless it was stopped meanwhile (a job it had passed over may be pending now).
+    /// meanwhile, and tells whether they may have run. When it finds fewer, it found
+    /// every pending job, and the feed goes on, unless it was stopped meanwhile (a job it
+    /// had passed over may be pending now).
     pub fn scan<T>(
         &self,
         limit: usize,
@@ -196,11 +196,18 @@ impl FreshJobs {
     /// found, so that a scan running meanwhile knows.
     pub fn stop(&self) {
         let mut state = self.state();
-        state.on = false;
-        state.epoch += 1;
+        state.switch_off();
         state.unrun = false;
         state.jobs.clear();
         state.bytes = 0;
+    }
+}
+
+impl State {
+    /// Rounds hand nothing over from now on, nor do those whose tickets were taken before.
+    fn switch_off(&mut self) {
+        self.on = false;
+        self.epoch += 1;
     }
 }
 
