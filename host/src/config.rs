@@ -4,7 +4,8 @@
 //! An environment value is read as a TOML value when it parses as one (`true`, `8`,
 //! `["1h", "2h"]`) and as a string otherwise.
 
-use std::net::SocketAddr;
+use std::borrow::Cow;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -38,7 +39,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the store and plugin artifacts live.
     pub data_dir: PathBuf,
-    /// The URL clients reach this host at; base URLs are built from it.
+    /// The URL clients reach this host at, as configured; base URLs are built from
+    /// [`Config::public_url`], which is this or, when this is empty (the default), the
+    /// address the host listens on.
     pub public_url: String,
     /// Bearer token for `/operator/*`; unset turns the operator API off.
     pub operator_token: Option<String>,
@@ -59,7 +62,7 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./data"),
-            public_url: "http://127.0.0.1:8080".to_owned(),
+            public_url: String::new(),
             operator_token: None,
             delivery: DeliveryConfig::default(),
             plugins: PluginsConfig::default(),
@@ -156,7 +159,10 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), Error> {
-        if !self.public_url.starts_with("http://") && !self.public_url.starts_with("https://") {
+        if !self.public_url.is_empty()
+            && !self.public_url.starts_with("http://")
+            && !self.public_url.starts_with("https://")
+        {
             return Err(Error::Invalid(format!(
                 "public_url must be an http(s) URL, got {:?}",
                 self.public_url
@@ -188,9 +194,26 @@ impl Config {
         Ok(())
     }
 
+    /// The URL clients reach this host at, without a trailing `/`: `public_url` when it
+    /// is set, otherwise `http://` and `listen`, with a loopback address for an
+    /// unspecified one (`0.0.0.0` is no address to send a client to).
+    pub fn public_url(&self) -> Cow<'_, str> {
+        if !self.public_url.is_empty() {
+            return Cow::Borrowed(self.public_url.trim_end_matches('/'));
+        }
+        let mut addr = self.listen;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr.ip() {
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            });
+        }
+        Cow::Owned(format!("http://{addr}"))
+    }
+
     /// The base URL of a tenant's API.
     pub fn base_url(&self, tenant: &str) -> String {
-        format!("{}/t/{tenant}/v1", self.public_url.trim_end_matches('/'))
+        format!("{}/t/{tenant}/v1", self.public_url())
     }
 }
 
@@ -263,6 +286,28 @@ mod tests {
         assert!(!c.delivery.allow_private_targets);
         assert_eq!(c.delivery.timeout, Duration::from_secs(30));
         assert_eq!(c.base_url("acme"), "http://127.0.0.1:8080/t/acme/v1");
+    }
+
+    #[test]
+    fn the_public_url_is_the_listen_address_unless_one_is_configured() {
+        let with = |pairs: &[(&str, &str)]| Config::load(None, env(pairs)).expect("loads");
+        let c = with(&[("SWITCHYARD_LISTEN", "127.0.0.1:9000")]);
+        assert_eq!(c.public_url(), "http://127.0.0.1:9000");
+        assert_eq!(c.base_url("acme"), "http://127.0.0.1:9000/t/acme/v1");
+        let c = with(&[("SWITCHYARD_LISTEN", "0.0.0.0:9000")]);
+        assert_eq!(c.public_url(), "http://127.0.0.1:9000");
+        let c = with(&[("SWITCHYARD_LISTEN", "[::]:9000")]);
+        assert_eq!(c.public_url(), "http://[::1]:9000");
+        let c = with(&[
+            ("SWITCHYARD_LISTEN", "0.0.0.0:9000"),
+            ("SWITCHYARD_PUBLIC_URL", "https://hooks.example.com/"),
+        ]);
+        assert_eq!(c.base_url("acme"), "https://hooks.example.com/t/acme/v1");
+        let refused = Config::load(None, env(&[("SWITCHYARD_PUBLIC_URL", "hooks.example.com")]));
+        assert!(
+            matches!(&refused, Err(Error::Invalid(why)) if why.contains("public_url")),
+            "{refused:?}"
+        );
     }
 
     #[test]

@@ -165,7 +165,10 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let config = Arc::new(self.config);
+        let mut config = self.config;
+        // Where it listens, so that URLs derived from it name the port actually bound.
+        config.listen = listener.local_addr()?;
+        let config = Arc::new(config);
         let (sled, journal) = tokio::task::spawn_blocking({
             let config = config.clone();
             move || {

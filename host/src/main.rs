@@ -102,6 +102,11 @@ async fn cli() -> anyhow::Result<()> {
             if let Some(listen) = listen {
                 config.listen = listen;
             }
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.listen))?;
+            // The port bound, for the URLs handed out (see `Config::public_url`).
+            config.listen = listener.local_addr()?;
             if let Some(first) = switchyard::init_if_empty(&config)? {
                 eprintln!(
                     "First start: created tenant {:?}. Keep these credentials; they are shown once:",
@@ -109,9 +114,6 @@ async fn cli() -> anyhow::Result<()> {
                 );
                 print_json(&first)?;
             }
-            let listener = tokio::net::TcpListener::bind(config.listen)
-                .await
-                .with_context(|| format!("cannot listen on {}", config.listen))?;
             switchyard::run(config, listener, shutdown_signal()).await
         }
     }

@@ -256,7 +256,7 @@ pub async fn introspect(
             "act": t.acting_for.as_ref().map(|_| json!({"sub": t.account})),
             "iat": t.issued_at.ms() / 1000,
             "exp": t.expires_at.ms() / 1000,
-            "iss": app.config.public_url,
+            "iss": app.config.public_url(),
             "tenant": t.tenant,
             "base_url": app.config.base_url(&t.tenant),
         }),

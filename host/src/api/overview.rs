@@ -105,7 +105,7 @@ fn wants_json(headers: &HeaderMap) -> bool {
 
 /// `GET /`.
 pub async fn show(State(app): State<App>, headers: HeaderMap) -> Response {
-    let overview = overview(&app.config.public_url);
+    let overview = overview(&app.config.public_url());
     if wants_json(&headers) {
         return Json(overview).into_response();
     }

@@ -86,10 +86,7 @@ pub async fn operator_upload(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, HeaderMap, Json<InstalledPlugin>), ApiError> {
-    let base = format!(
-        "{}/operator/plugins",
-        app.config.public_url.trim_end_matches('/')
-    );
+    let base = format!("{}/operator/plugins", app.config.public_url());
     install(&app, None, &headers, body, &base).await
 }
 

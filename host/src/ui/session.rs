@@ -78,7 +78,7 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// A `Set-Cookie` value scoped to the tenant's pages.
 pub fn set_cookie(app: &App, tenant: &str, name: &str, value: &str, max_age: u64) -> String {
-    let secure = if app.config.public_url.starts_with("https://") {
+    let secure = if app.config.public_url().starts_with("https://") {
         "; Secure"
     } else {
         ""
