@@ -78,4 +78,9 @@ pub struct Delivery {
     /// True once retention removed the body; the row and its attempts stay.
     #[serde(default)]
     pub body_pruned: bool,
+    /// True when the body is the event's payload, byte for byte (what the `json`
+    /// transform makes): the store keeps it once, with the event, and not again with each
+    /// of its deliveries.
+    #[serde(skip)]
+    pub body_is_payload: bool,
 }

@@ -9,7 +9,9 @@ use tokio::sync::watch;
 
 use crate::app::App;
 use crate::delivery::{Handoff, OpenJobs, Parties};
-use crate::domain::{ApiAccount, Delivery, DeliveryStatus, Event, PluginRef, Receiver, topics};
+use crate::domain::{
+    ApiAccount, Delivery, DeliveryStatus, Event, PluginRef, Receiver, Timestamp, topics,
+};
 use crate::plugins;
 use crate::store::{FanoutDone, FanoutJob, FreshJobs, Store};
 
@@ -326,14 +328,14 @@ async fn deliveries_for(
             }
         }
         let transform = &receiver.transform;
-        let transformed = bodies.get((transform, None), || {
+        let body = bodies.get((transform, None), || {
             let call =
                 app.plugins
                     .transform(&event.tenant, &transform.plugin, &wire, &transform.settings);
             app.metrics.time_plugin(call)
         });
-        match transformed.await {
-            Ok(body) => out.push(new_delivery(app, event, receiver, body)),
+        match body.await {
+            Ok(body) => out.push(transformed(app.now(), event, &wire, &receiver.id, body)),
             Err(e) => out.push(failed(
                 app,
                 event,
@@ -426,7 +428,7 @@ pub fn to_plugin_event(event: &Event) -> plugins::Event {
                 .collect(),
         }),
         content_type: "application/json".to_owned(),
-        payload: serde_json::to_vec(&event.payload).unwrap_or_default(),
+        payload: event.payload_bytes(),
     }
 }
 
@@ -449,12 +451,27 @@ pub fn delivery_id(event_id: &str, receiver_id: &str) -> String {
     id
 }
 
-fn new_delivery(app: &App, event: &Event, receiver: &Receiver, body: plugins::Body) -> Delivery {
-    let now = app.now();
+/// The delivery of what `receiver`'s transform made of `event` (`wire`, as the plugin
+/// saw it). A body that is the payload byte for byte, as the `json` transform makes it,
+/// is stored once, with the event.
+fn transformed(
+    now: Timestamp,
+    event: &Event,
+    wire: &plugins::Event,
+    receiver: &str,
+    body: plugins::Body,
+) -> Delivery {
     Delivery {
-        id: delivery_id(&event.id, &receiver.id),
+        body_is_payload: body.bytes == wire.payload,
+        ..new_delivery(now, event, receiver, body)
+    }
+}
+
+fn new_delivery(now: Timestamp, event: &Event, receiver: &str, body: plugins::Body) -> Delivery {
+    Delivery {
+        id: delivery_id(&event.id, receiver),
         tenant: event.tenant.clone(),
-        receiver: receiver.id.clone(),
+        receiver: receiver.to_owned(),
         event: event.id.clone(),
         topic: event.topic.clone(),
         status: DeliveryStatus::Pending,
@@ -467,6 +484,7 @@ fn new_delivery(app: &App, event: &Event, receiver: &Receiver, body: plugins::Bo
         error: None,
         created_at: now,
         body_pruned: false,
+        body_is_payload: false,
     }
 }
 
@@ -474,9 +492,9 @@ fn failed(app: &App, event: &Event, receiver: &Receiver, error: String) -> Deliv
     app.metrics.plugin_failed();
     tracing::warn!(event = %event.id, receiver = %receiver.id, %error, "fan-out failed for receiver");
     let mut delivery = new_delivery(
-        app,
+        app.now(),
         event,
-        receiver,
+        &receiver.id,
         plugins::Body {
             content_type: String::new(),
             bytes: Vec::new(),
@@ -492,6 +510,40 @@ fn failed(app: &App, event: &Event, receiver: &Receiver, error: String) -> Deliv
 mod tests {
     use super::*;
     use crate::domain::ids;
+
+    #[test]
+    fn only_a_body_that_is_the_payload_byte_for_byte_is_kept_with_the_event() {
+        let event = Event {
+            id: "evt_1".into(),
+            tenant: "t".into(),
+            topic: "Cases.Update".into(),
+            subject: None,
+            payload: serde_json::json!({"n": 1.5, "name": "Ada"}),
+            occurred_at: Timestamp(1),
+            published_by: "acc_1".into(),
+        };
+        let wire = to_plugin_event(&event);
+        let body = |bytes: Vec<u8>| plugins::Body {
+            content_type: "application/json".into(),
+            bytes,
+        };
+        let same = transformed(
+            Timestamp(2),
+            &event,
+            &wire,
+            "rcv_1",
+            body(wire.payload.clone()),
+        );
+        assert!(same.body_is_payload);
+        assert_eq!(same.request_body.as_bytes(), event.payload_bytes());
+        let mut spaced = wire.payload.clone();
+        spaced.push(b' ');
+        let other = transformed(Timestamp(2), &event, &wire, "rcv_1", body(spaced));
+        assert!(
+            !other.body_is_payload,
+            "the same JSON, but not the same bytes"
+        );
+    }
 
     #[test]
     fn fan_out_takes_what_the_free_slots_can_start() {

@@ -7,9 +7,11 @@
 //! insert for each 100 bytes, on the machine of docs/PERFORMANCE.md). In JSON a delivery
 //! carried its field names, its body escaped quote by quote and its times as RFC 3339
 //! text; postcard is about half the size and needs no formatting or parsing of times.
-//! The tenant, receiver and id are in the key, so the value leaves them out. Values of
-//! older versions are still read: JSON (which starts with `{`) and postcard with those
-//! three fields; they are rewritten in this encoding when next stored.
+//! The tenant, receiver and id are in the key, so the value leaves them out. So does the
+//! body when it is the event's payload (`Delivery::body_is_payload`): a flag after the
+//! record says so, and the store reads the body from the event. Values of older versions
+//! are still read: JSON (which starts with `{`), postcard with those three fields, and
+//! postcard without the flag; they are rewritten in this encoding when next stored.
 
 use std::borrow::Cow;
 
@@ -22,6 +24,9 @@ use crate::domain::{Attempt, Delivery, DeliveryStatus, Timestamp};
 const POSTCARD_V1: u8 = 1;
 /// The first byte of a delivery in postcard without them: they are in its key.
 const POSTCARD_V2: u8 = 2;
+/// The first byte of a delivery in postcard without them, followed by whether its body
+/// is its event's payload, left out then.
+const POSTCARD_V3: u8 = 3;
 
 /// A delivery's key in `deliveries` and `in_flight`: its receiver's deliveries are one
 /// range, in the order of their ids.
@@ -61,8 +66,14 @@ struct AttemptRecord<'a> {
     error: Option<Cow<'a, str>>,
 }
 
-/// `delivery` as the store keeps it.
+/// `delivery` as the store keeps it: without its body when that is its event's payload.
 pub fn encode_delivery(delivery: &Delivery) -> Result<Vec<u8>> {
+    let body_is_payload = delivery.body_is_payload && !delivery.body_pruned;
+    let body = if body_is_payload {
+        ""
+    } else {
+        &delivery.request_body
+    };
     let record = DeliveryRecord {
         event: Cow::Borrowed(&delivery.event),
         topic: Cow::Borrowed(&delivery.topic),
@@ -79,7 +90,7 @@ pub fn encode_delivery(delivery: &Delivery) -> Result<Vec<u8>> {
             })
             .collect(),
         next_attempt_ms: delivery.next_attempt_at.map(Timestamp::ms),
-        request_body: Cow::Borrowed(&delivery.request_body),
+        request_body: Cow::Borrowed(body),
         content_type: Cow::Borrowed(&delivery.content_type),
         error: delivery.error.as_deref().map(Cow::Borrowed),
         created_ms: delivery.created_at.ms(),
@@ -87,29 +98,39 @@ pub fn encode_delivery(delivery: &Delivery) -> Result<Vec<u8>> {
     };
     // Room for it all at once: its text, plus a few bytes per number and length.
     let d = delivery;
-    let text: usize = [&d.event, &d.topic, &d.content_type, &d.request_body]
+    let text: usize = [&d.event, &d.topic, &d.content_type, body]
         .iter()
         .map(|s| s.len())
         .sum();
     let mut out = Vec::with_capacity(1 + text + 64 + d.attempts.len() * 32);
-    out.push(POSTCARD_V2);
-    postcard::to_extend(&record, out).map_err(corrupt)
+    out.push(POSTCARD_V3);
+    postcard::to_extend(&(record, body_is_payload), out).map_err(corrupt)
 }
 
 /// The delivery the store kept under `key`, in any of its encodings.
 pub fn decode_delivery(key: &[u8], bytes: &[u8]) -> Result<Delivery> {
     type Record<'a> = (Cow<'a, str>, Cow<'a, str>, Cow<'a, str>, DeliveryRecord<'a>);
-    let (tenant, receiver, id, r): Record<'_> = match bytes.split_first() {
+    let from_key =
+        || split_delivery_key(key).ok_or_else(|| corrupt(format!("not a delivery key: {key:?}")));
+    let ((tenant, receiver, id, r), body_is_payload): (Record<'_>, bool) = match bytes.split_first()
+    {
+        Some((&POSTCARD_V3, rest)) => {
+            let (tenant, receiver, id) = from_key()?;
+            let (r, body_is_payload) = postcard::from_bytes(rest).map_err(corrupt)?;
+            (
+                (tenant.into(), receiver.into(), id.into(), r),
+                body_is_payload,
+            )
+        }
         Some((&POSTCARD_V2, rest)) => {
-            let (tenant, receiver, id) = split_delivery_key(key)
-                .ok_or_else(|| corrupt(format!("not a delivery key: {key:?}")))?;
+            let (tenant, receiver, id) = from_key()?;
             let r = postcard::from_bytes(rest).map_err(corrupt)?;
-            (tenant.into(), receiver.into(), id.into(), r)
+            ((tenant.into(), receiver.into(), id.into(), r), false)
         }
         Some((&POSTCARD_V1, rest)) => {
             let (id, tenant, receiver, r): Record<'_> =
                 postcard::from_bytes(rest).map_err(corrupt)?;
-            (tenant, receiver, id, r)
+            ((tenant, receiver, id, r), false)
         }
         _ => return serde_json::from_slice(bytes).map_err(corrupt),
     };
@@ -137,6 +158,7 @@ pub fn decode_delivery(key: &[u8], bytes: &[u8]) -> Result<Delivery> {
         error: r.error.map(Cow::into_owned),
         created_at: Timestamp(r.created_ms),
         body_pruned: r.body_pruned,
+        body_is_payload,
     })
 }
 
@@ -169,6 +191,7 @@ mod tests {
             error: None,
             created_at: Timestamp(1_700_000_000_000),
             body_pruned: false,
+            body_is_payload: false,
         }
     }
 
@@ -224,14 +247,49 @@ mod tests {
         let d = delivery();
         let old = serde_json::to_vec(&d).expect("json");
         assert_eq!(json(&decode_delivery(KEY, &old).expect("decode")), json(&d));
-        // Postcard with the tenant, receiver and id first: a struct is its fields in
-        // order, so the older record is those three strings followed by today's.
+        // Postcard writes a struct's fields in order and a tuple's items one after the
+        // other: today's value is the record, then the flag of a body left out.
+        let today = encode_delivery(&d).expect("encode");
+        let record = &today[1..today.len() - 1];
+        // The record alone.
+        let v2 = [&[POSTCARD_V2], record].concat();
+        assert_eq!(json(&decode_delivery(KEY, &v2).expect("decode")), json(&d));
+        // With the tenant, receiver and id first.
         let mut v1 = vec![POSTCARD_V1];
         v1.extend(postcard::to_allocvec(&("dlv_1", "t", "rcv_1")).expect("encode"));
-        v1.extend(&encode_delivery(&d).expect("encode")[1..]);
+        v1.extend(record);
         // Read under the key of an older layout, as its migration does.
         let read = decode_delivery(b"t/dlv_1", &v1).expect("decode");
         assert_eq!(json(&read), json(&d));
+    }
+
+    #[test]
+    fn a_body_that_is_the_events_payload_is_left_out_unless_pruned() {
+        let d = Delivery {
+            body_is_payload: true,
+            ..delivery()
+        };
+        let whole = encode_delivery(&delivery()).expect("encode");
+        let bytes = encode_delivery(&d).expect("encode");
+        assert_eq!(bytes.len(), whole.len() - d.request_body.len());
+        let read = decode_delivery(KEY, &bytes).expect("decode");
+        assert!(read.body_is_payload && read.request_body.is_empty());
+        assert_eq!(
+            json(&Delivery {
+                request_body: d.request_body.clone(),
+                ..read
+            }),
+            json(&d)
+        );
+        // A pruned body is gone, from the event's side too.
+        let pruned = Delivery {
+            body_pruned: true,
+            request_body: String::new(),
+            ..d
+        };
+        let read =
+            decode_delivery(KEY, &encode_delivery(&pruned).expect("encode")).expect("decode");
+        assert!(!read.body_is_payload && read.body_pruned);
     }
 
     #[test]

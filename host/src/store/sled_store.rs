@@ -20,7 +20,7 @@
 //! - `login_guards`: `tenant/user id` (TOTP replay and lockout state of the UI login)
 //! - the default tree: `layout` → [`LAYOUT`], the key layout the store was last written in
 
-use std::collections::{BTreeSet, BinaryHeap};
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -299,6 +299,37 @@ impl SledStore {
             }
         }
         Ok(())
+    }
+
+    /// `deliveries` with the bodies the store left out because they are their events'
+    /// payloads (see `record`), read from the events, each once. Events are never
+    /// removed; a body whose event is missing all the same is reported pruned.
+    fn with_bodies(&self, mut deliveries: Vec<Delivery>) -> Result<Vec<Delivery>> {
+        let mut payloads: HashMap<(String, String), Option<String>> = HashMap::new();
+        for d in deliveries
+            .iter_mut()
+            .filter(|d| d.body_is_payload && !d.body_pruned)
+        {
+            let event = (d.tenant.clone(), d.event.clone());
+            let payload = match payloads.get(&event) {
+                Some(payload) => payload.clone(),
+                None => {
+                    let payload = Self::get::<Event>(&self.events, &key(&d.tenant, &d.event))?
+                        .map(|e| String::from_utf8_lossy(&e.payload_bytes()).into_owned());
+                    payloads.insert(event, payload.clone());
+                    payload
+                }
+            };
+            match payload {
+                Some(body) => d.request_body = body,
+                None => {
+                    tracing::error!(delivery = %d.id, event = %d.event, "the event of a delivery is missing: its body is reported pruned");
+                    d.body_pruned = true;
+                    d.body_is_payload = false;
+                }
+            }
+        }
+        Ok(deliveries)
     }
 
     fn get<T: DeserializeOwned>(tree: &Tree, key: &str) -> Result<Option<T>> {
@@ -648,7 +679,8 @@ impl Store for SledStore {
         for receiver in self.receivers_with_deliveries(tenant)? {
             let k = delivery_key(tenant, &receiver, id);
             if let Some(value) = self.deliveries.get(&k).map_err(backend)? {
-                return decode_delivery(k.as_bytes(), &value).map(Some);
+                let delivery = decode_delivery(k.as_bytes(), &value)?;
+                return Ok(self.with_bodies(vec![delivery])?.pop());
             }
         }
         Ok(None)
@@ -708,7 +740,7 @@ impl Store for SledStore {
                 next.push((by_id(entry)?, i));
             }
         }
-        Ok(out)
+        self.with_bodies(out)
     }
 
     fn claim_due(
@@ -784,7 +816,7 @@ impl Store for SledStore {
                 break;
             }
         }
-        Ok(claimed)
+        self.with_bodies(claimed)
     }
 
     fn queued(&self) -> Result<usize> {
@@ -1000,6 +1032,7 @@ pub(super) mod tests {
             error: None,
             created_at: Timestamp(0),
             body_pruned: false,
+            body_is_payload: false,
         }
     }
 
@@ -1522,6 +1555,69 @@ pub(super) mod tests {
             .claim_due(Timestamp(10), 10, &any_room)
             .expect("claim");
         assert_eq!(ids(&due), ["dlv_retried"], "only the one queued again");
+    }
+
+    #[test]
+    fn a_body_that_is_the_events_payload_is_stored_once_and_read_from_the_event() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledStore::open(dir.path()).expect("open");
+        let event = publication("evt_1", None).event;
+        store
+            .publish(&[publication("evt_1", None)])
+            .expect("publish");
+        let payload = String::from_utf8(event.payload_bytes()).expect("UTF-8");
+        let shared = |id: &str, due: u64| Delivery {
+            request_body: payload.clone(),
+            body_is_payload: true,
+            ..delivery(id, due)
+        };
+        let mut delivered = shared("dlv_delivered", 0);
+        delivered.status = DeliveryStatus::Delivered;
+        delivered.next_attempt_at = None;
+        let recorded = Recorded {
+            fresh: vec![delivered, shared("dlv_retried", 5)],
+            ..Recorded::default()
+        };
+        store.finish_attempts(&recorded).expect("finish");
+        let stored = store
+            .deliveries
+            .get(delivery_key("t", "rcv_1", "dlv_delivered"))
+            .expect("read")
+            .expect("stored");
+        assert!(
+            !stored
+                .windows(payload.len())
+                .any(|w| w == payload.as_bytes()),
+            "the payload is not stored again"
+        );
+        let read = store
+            .delivery("t", "dlv_delivered")
+            .expect("get")
+            .expect("exists");
+        assert_eq!(read.request_body, payload);
+        let listed = store
+            .deliveries(
+                "t",
+                &DeliveryQuery {
+                    limit: 10,
+                    ..DeliveryQuery::default()
+                },
+            )
+            .expect("list");
+        assert_eq!(listed.len(), 2);
+        assert!(listed.iter().all(|d| d.request_body == payload));
+        let due = store
+            .claim_due(Timestamp(10), 10, &any_room)
+            .expect("claim");
+        assert_eq!(ids(&due), ["dlv_retried"]);
+        assert_eq!(due[0].request_body, payload, "sent as it was first");
+        // Retention empties it like any other body.
+        assert_eq!(store.prune_bodies(Timestamp(1)).expect("prune"), 1);
+        let pruned = store
+            .delivery("t", "dlv_delivered")
+            .expect("get")
+            .expect("exists");
+        assert!(pruned.body_pruned && pruned.request_body.is_empty());
     }
 
     #[test]
