@@ -302,6 +302,7 @@ async fn a_queued_delivery_survives_a_restart() {
     let server = server.restart(Some(later)).await;
     let again = receiver.next(WAIT).await;
     assert_eq!(again.header("webhook-id"), Some(id.as_str()));
+    assert_eq!(again.body, first.body, "the retry sends the same body");
     let api = server.api().await;
     eventually(WAIT, || async {
         let d = api.get(&format!("/deliveries/{id}")).await;

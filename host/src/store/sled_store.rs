@@ -1102,6 +1102,11 @@ pub(super) mod tests {
         usize::MAX
     }
 
+    /// The delivery of tenant `t` with this id, which must be there.
+    fn delivery_in(store: &SledStore, id: &str) -> Delivery {
+        store.delivery("t", id).expect("get").expect("exists")
+    }
+
     fn ids(claimed: &[Delivery]) -> Vec<&str> {
         claimed.iter().map(|d| d.id.as_str()).collect()
     }
@@ -1610,10 +1615,7 @@ pub(super) mod tests {
                 .any(|w| w == payload.as_bytes()),
             "the payload is not stored again"
         );
-        let read = store
-            .delivery("t", "dlv_delivered")
-            .expect("get")
-            .expect("exists");
+        let read = delivery_in(&store, "dlv_delivered");
         assert_eq!(read.request_body, payload);
         let listed = store
             .deliveries(
@@ -1633,10 +1635,7 @@ pub(super) mod tests {
         assert_eq!(due[0].request_body, payload, "sent as it was first");
         // Retention empties it like any other body.
         assert_eq!(store.prune_bodies(Timestamp(1)).expect("prune"), 1);
-        let pruned = store
-            .delivery("t", "dlv_delivered")
-            .expect("get")
-            .expect("exists");
+        let pruned = delivery_in(&store, "dlv_delivered");
         assert!(pruned.body_pruned && pruned.request_body.is_empty());
     }
 
@@ -1650,15 +1649,9 @@ pub(super) mod tests {
         let pending = delivery("dlv_pending", 5);
         fan_out(&store, vec![done, pending]);
         assert_eq!(store.prune_bodies(Timestamp(1)).expect("prune"), 1);
-        let done = store
-            .delivery("t", "dlv_done")
-            .expect("get")
-            .expect("exists");
+        let done = delivery_in(&store, "dlv_done");
         assert!(done.body_pruned && done.request_body.is_empty());
-        let pending = store
-            .delivery("t", "dlv_pending")
-            .expect("get")
-            .expect("exists");
+        let pending = delivery_in(&store, "dlv_pending");
         assert_eq!(pending.request_body, "{}");
         assert_eq!(store.prune_bodies(Timestamp(1)).expect("prune"), 0);
     }
