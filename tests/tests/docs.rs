@@ -70,6 +70,11 @@ async fn openapi_document_covers_every_documented_path_and_each_one_is_served() 
                 status != 405 && body["detail"] != "no such endpoint",
                 "{method} {path} is documented but not served ({status} {body})"
             );
+            let documented = &item[method.as_str().to_lowercase()]["responses"];
+            assert!(
+                documented[status.to_string()].is_object(),
+                "{method} {path} answers {status}, which it does not document ({body})"
+            );
         }
     }
 
@@ -203,4 +208,139 @@ async fn overview_lists_every_api_as_json_and_html() {
         assert!(html.contains(expected), "{expected} in the HTML overview");
     }
     assert!(html.contains("/openapi.json") && html.contains("/docs/"));
+}
+
+#[tokio::test]
+async fn refused_queries_and_bodies_answer_as_the_document_says() {
+    let server = TestServer::start().await;
+    let api = server.api().await;
+    let doc: Value = api
+        .http
+        .get(server.url("/openapi.json"))
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("JSON");
+    let log = &doc["paths"]["/t/{tenant}/v1/deliveries"]["get"];
+    let limit = log["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == "limit")
+        .expect("limit is documented");
+    assert_eq!(
+        (
+            limit["schema"]["minimum"].as_u64(),
+            limit["schema"]["maximum"].as_u64()
+        ),
+        (Some(1), Some(500))
+    );
+    for query in [
+        "limit=0",
+        "limit=501",
+        "limit=ten",
+        "status=lost",
+        "status=",
+        "since=yesterday",
+    ] {
+        let (status, body) = api
+            .call(reqwest::Method::GET, &format!("/deliveries?{query}"), None)
+            .await
+            .expect("GET");
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("invalid_request")),
+            "{query}: {body}"
+        );
+    }
+    assert_eq!(
+        api.get("/deliveries?limit=500").await,
+        serde_json::json!([])
+    );
+    let (status, body) = api
+        .call(
+            reqwest::Method::GET,
+            "/receivers?include_deleted=maybe",
+            None,
+        )
+        .await
+        .expect("GET");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_request")),
+        "{body}"
+    );
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("include_deleted")),
+        "{body}"
+    );
+
+    // What the schema says a name, a password or a topic must be is what the server takes.
+    let accounts = &doc["components"]["schemas"];
+    assert_eq!(accounts["NewUser"]["properties"]["name"]["maxLength"], 200);
+    assert_eq!(
+        accounts["NewUser"]["properties"]["password"]["minLength"],
+        12
+    );
+    let topics = accounts["NewEvent"]["properties"]["topic"]["enum"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let catalog = api.get("/topics").await;
+    let names: Vec<Value> = catalog
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| t["name"].clone())
+        .collect();
+    assert_eq!(topics, names, "the document offers the catalog's topics");
+    let long = "n".repeat(200);
+    api.post("/api-accounts", serde_json::json!({"name": long}), 201)
+        .await;
+    for name in [String::new(), "   ".into(), "n".repeat(201)] {
+        api.post("/api-accounts", serde_json::json!({"name": name}), 422)
+            .await;
+        api.post("/accounts", serde_json::json!({"name": name}), 422)
+            .await;
+    }
+    let accented = "é".repeat(200);
+    api.post(
+        "/accounts",
+        serde_json::json!({"name": accented, "password": "ü".repeat(12)}),
+        201,
+    )
+    .await;
+    api.post(
+        "/accounts",
+        serde_json::json!({"name": "short", "password": "ü".repeat(11)}),
+        422,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_operator_api_asks_for_its_token_before_saying_it_is_off() {
+    let server = TestServer::start().await;
+    for path in ["/operator/tenants", "/operator/plugins"] {
+        let bare = server.http.get(server.url(path)).send().await.expect("GET");
+        assert_eq!(bare.status(), 401, "{path} without a token");
+        assert!(bare.headers().contains_key("www-authenticate"));
+        let with_token = server
+            .http
+            .get(server.url(path))
+            .bearer_auth("guess")
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(with_token.status(), 404, "{path} with a token while off");
+        let body: Value = with_token.json().await.expect("JSON");
+        assert!(
+            body["detail"].as_str().is_some_and(|d| d.contains("off")),
+            "{body}"
+        );
+    }
 }

@@ -319,7 +319,7 @@ async fn an_idempotency_key_publishes_once() {
     let account = server.admin.api_account.id.clone();
     api.add_receiver(websub(&receiver, &account, &["Cases.Create"], "sha256"))
         .await;
-    let publish = |key: &'static str| {
+    let publish = |key: &str| {
         api.http
             .post(format!("{}/events", api.base))
             .bearer_auth(&api.token)
@@ -334,6 +334,16 @@ async fn an_idempotency_key_publishes_once() {
     assert_eq!(second.status(), 200);
     let second: Value = second.json().await.expect("JSON");
     assert_eq!(first["id"], second["id"]);
+    // As the document says: 1 to 255 visible ASCII characters other than '/'.
+    for bad in ["a/b", "two words", "\t", &"k".repeat(256)] {
+        let refused = publish(bad).await.expect("publish");
+        assert_eq!(refused.status(), 422, "{bad:?}");
+    }
+    assert_eq!(
+        publish(&"k".repeat(255)).await.expect("publish").status(),
+        202
+    );
+    receiver.next(WAIT).await;
     receiver.next(WAIT).await;
     assert!(
         receiver.nothing_within(Duration::from_millis(800)).await,

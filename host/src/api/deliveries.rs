@@ -1,11 +1,11 @@
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use serde::Deserialize;
 
 use super::error::ApiError;
 use super::error::ErrorBody;
-use super::extract::{Authorized, WebhooksManage};
+use super::extract::{ApiQuery, Authorized, WebhooksManage};
 use crate::app::App;
 use crate::domain::{Delivery, DeliveryStatus};
 use crate::service::deliveries;
@@ -19,10 +19,12 @@ pub struct LogQuery {
     /// Only this topic, e.g. `Accounts.Update`.
     topic: Option<String>,
     /// Only this status: pending, delivered, retrying, failed, unauthorized or gone.
+    #[param(value_type = Option<DeliveryStatus>)]
     status: Option<String>,
     /// Only deliveries older than this id (the last id of the previous page).
     before: Option<String>,
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500, default = 50)]
     limit: Option<usize>,
 }
 
@@ -36,12 +38,19 @@ impl LogQuery {
                 ))
             })?),
         };
+        let limit = self.limit.unwrap_or(50);
+        if !(1..=deliveries::MAX_PAGE).contains(&limit) {
+            return Err(ApiError::bad_request(format!(
+                "limit must be 1 to {}",
+                deliveries::MAX_PAGE
+            )));
+        }
         Ok(DeliveryQuery {
             receiver,
             topic: self.topic,
             status,
             before: self.before,
-            limit: self.limit.unwrap_or(50),
+            limit,
         })
     }
 }
@@ -76,10 +85,10 @@ fn page(app: &App, tenant: &str, path: &str, rows: Vec<Delivery>, limit: usize) 
 pub async fn list(
     State(app): State<App>,
     Authorized(caller, ..): Authorized<WebhooksManage>,
-    Query(q): Query<LogQuery>,
+    ApiQuery(q): ApiQuery<LogQuery>,
 ) -> Result<Page, ApiError> {
     let query = q.into_query(None)?;
-    let limit = query.limit.clamp(1, deliveries::MAX_PAGE);
+    let limit = query.limit;
     let rows = deliveries::list(&app, &caller.tenant, query).await?;
     Ok(page(&app, &caller.tenant, "/deliveries", rows, limit))
 }
@@ -91,17 +100,17 @@ pub async fn list(
     tag = "Webhook log",
     summary = "One receiver's webhook log, newest first (removed receivers too)",
     params(("tenant" = String, Path, description = "The tenant name"), ("id" = String, Path, description = "The resource id"), LogQuery),
-    responses((status = 200, description = "One page of deliveries", body = Vec<Delivery>, headers(("Link" = String, description = "Next page, as for /deliveries"))), (status = 400, description = "Malformed request", body = ErrorBody), (status = 401, description = "Missing, expired or other-tenant access token", body = ErrorBody), (status = 403, description = "The caller lacks the permission", body = ErrorBody)),
+    responses((status = 200, description = "One page of deliveries", body = Vec<Delivery>, headers(("Link" = String, description = "Next page, as for /deliveries"))), (status = 400, description = "Malformed request", body = ErrorBody), (status = 401, description = "Missing, expired or other-tenant access token", body = ErrorBody), (status = 403, description = "The caller lacks the permission", body = ErrorBody), (status = 404, description = "No such receiver in this tenant", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn for_receiver(
     State(app): State<App>,
     Authorized(caller, ..): Authorized<WebhooksManage>,
     Path((_, id)): Path<(String, String)>,
-    Query(q): Query<LogQuery>,
+    ApiQuery(q): ApiQuery<LogQuery>,
 ) -> Result<Page, ApiError> {
     let query = q.into_query(Some(id.clone()))?;
-    let limit = query.limit.clamp(1, deliveries::MAX_PAGE);
+    let limit = query.limit;
     let rows = deliveries::list(&app, &caller.tenant, query).await?;
     Ok(page(
         &app,

@@ -19,7 +19,7 @@ use crate::store::Published;
     path = "/t/{tenant}/v1/events",
     tag = "Events",
     summary = "Publish an event into the router",
-    params(("tenant" = String, Path, description = "The tenant name"), ("Idempotency-Key" = Option<String>, Header, description = "A repeated key answers 200 with the first event's id instead of publishing again")),
+    params(("tenant" = String, Path, description = "The tenant name"), ("Idempotency-Key" = Option<String>, Header, description = "A repeated key answers 200 with the first event's id instead of publishing again: 1 to 255 visible ASCII characters other than '/'", min_length = 1, max_length = 255, pattern = "^[!-.0-~]+$")),
     request_body = NewEvent,
     responses((status = 202, description = "Accepted: stored and queued for routing", body = PublishAnswer), (status = 200, description = "Duplicate: an event with this Idempotency-Key was already published", body = PublishAnswer), (status = 400, description = "Malformed request", body = ErrorBody), (status = 401, description = "Missing, expired or other-tenant access token", body = ErrorBody), (status = 403, description = "The caller lacks the permission", body = ErrorBody), (status = 422, description = "The request is well-formed but invalid", body = ErrorBody)),
     security(("bearer" = []))

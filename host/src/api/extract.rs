@@ -3,7 +3,7 @@
 
 use std::marker::PhantomData;
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
@@ -51,6 +51,27 @@ fn json_error(rejection: JsonRejection) -> ApiError {
             "the request body is too large",
         ),
         other => ApiError::bad_request(other.body_text()),
+    }
+}
+
+/// A query string whose errors answer as JSON with what is wrong (400).
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
+                Err(ApiError::bad_request(format!(
+                    "malformed query: {}",
+                    std::error::Error::source(&e).map_or_else(|| e.body_text(), |s| s.to_string())
+                )))
+            }
+            Err(other) => Err(ApiError::bad_request(other.body_text())),
+        }
     }
 }
 

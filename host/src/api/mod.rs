@@ -83,7 +83,10 @@ pub fn router(app: App) -> Router {
 
     Router::new()
         .route("/", get(overview::show))
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::document()))
+        .merge(SwaggerUi::new("/docs").url(
+            "/openapi.json",
+            openapi::document(&crate::service::events::catalog(&app)),
+        ))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/metrics", get(metrics::render))

@@ -4,7 +4,9 @@
 //! open: the error body, paging, the idempotent-publish answer and masked secrets.
 
 use serde::Serialize;
+use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder, Schema};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::error::ErrorBody;
@@ -12,6 +14,7 @@ use super::{
     accounts, api_accounts, audit, auth, deliveries, events, health, metrics, oauth, operator,
     plugins, receivers, topics,
 };
+use crate::domain::topics::Topic;
 
 /// The answer of `POST /events`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -141,7 +144,7 @@ pub struct OAuthError {
         metrics::render,
     ),
     components(schemas(ErrorBody)),
-    modifiers(&Security),
+    modifiers(&Security, &CommonAnswers),
     tags(
         (name = "Authentication", description = "API-account login"),
         (name = "OAuth2", description = "Token exchange (impersonation), revocation, introspection"),
@@ -187,9 +190,92 @@ impl Modify for Security {
     }
 }
 
-/// The document, as served.
-pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+/// The answers every operation of a kind may give, stated once rather than on each: a JSON
+/// body may be malformed (400), not fit its schema (422), be too large (413) or not be sent
+/// as JSON (415); a query string may be malformed (400).
+struct CommonAnswers;
+
+impl Modify for CommonAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let too_large = format!(
+            "The body is larger than {} KiB",
+            super::MAX_BODY_BYTES / 1024
+        );
+        let json_body_answers = [
+            (400, "Malformed JSON"),
+            (413, too_large.as_str()),
+            (
+                415,
+                "The body is not sent as `Content-Type: application/json`",
+            ),
+            (422, "The body does not fit the schema, or is invalid"),
+        ];
+        let query_answers = [(400, "A query parameter is malformed or unknown")];
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let json_body = operation
+                    .request_body
+                    .as_ref()
+                    .is_some_and(|body| body.content.contains_key("application/json"));
+                let query = operation
+                    .parameters
+                    .iter()
+                    .flatten()
+                    .any(|p| p.parameter_in == ParameterIn::Query);
+                if json_body {
+                    add_answers(operation, &json_body_answers);
+                }
+                if query {
+                    add_answers(operation, &query_answers);
+                }
+            }
+        }
+    }
+}
+
+/// Adds each `(status, description)` answer with an error body, unless the operation
+/// documents that status itself.
+fn add_answers(operation: &mut Operation, answers: &[(u16, &str)]) {
+    for &(status, description) in answers {
+        operation
+            .responses
+            .responses
+            .entry(status.to_string())
+            .or_insert_with(|| {
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+                    )
+                    .build()
+                    .into()
+            });
+    }
+}
+
+/// The document, as served: publishing names its topics from this host's catalog.
+pub fn document(catalog: &[Topic]) -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    let topic = doc
+        .components
+        .as_mut()
+        .and_then(|c| c.schemas.get_mut("NewEvent"))
+        .and_then(|event| match event {
+            RefOr::T(Schema::Object(event)) => event.properties.get_mut("topic"),
+            _ => None,
+        });
+    if let Some(RefOr::T(Schema::Object(topic))) = topic {
+        topic.enum_values = Some(catalog.iter().map(|t| t.name.clone().into()).collect());
+    }
+    doc
 }
 
 #[cfg(test)]
@@ -236,7 +322,7 @@ mod tests {
     }
 
     fn documented() -> BTreeSet<(String, String)> {
-        let doc = serde_json::to_value(document()).unwrap_or_default();
+        let doc = serde_json::to_value(document(&[])).unwrap_or_default();
         let mut out = BTreeSet::new();
         if let Some(paths) = doc["paths"].as_object() {
             for (path, item) in paths {
@@ -274,7 +360,7 @@ mod tests {
 
     #[test]
     fn every_operation_documents_its_errors_and_security() {
-        let doc = serde_json::to_value(document()).unwrap_or_default();
+        let doc = serde_json::to_value(document(&[])).unwrap_or_default();
         for (path, item) in doc["paths"].as_object().into_iter().flatten() {
             for (method, op) in item.as_object().into_iter().flatten() {
                 let responses = op["responses"].as_object().cloned().unwrap_or_default();
@@ -292,5 +378,141 @@ mod tests {
         }
         assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
         assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    }
+
+    #[test]
+    fn every_json_body_and_query_documents_how_it_can_be_refused() {
+        let doc = serde_json::to_value(document(&[])).unwrap_or_default();
+        let mut bodies = 0;
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                let answers = &op["responses"];
+                if op["requestBody"]["content"]["application/json"].is_object() {
+                    bodies += 1;
+                    for status in ["400", "413", "415", "422"] {
+                        assert!(answers[status].is_object(), "{method} {path}: no {status}");
+                    }
+                }
+                let params = op["parameters"].as_array().into_iter().flatten();
+                if params.clone().any(|p| p["in"] == "query") {
+                    assert!(answers["400"].is_object(), "{method} {path}: no 400");
+                }
+            }
+        }
+        assert!(bodies >= 9, "too few JSON bodies found: {bodies}");
+    }
+
+    #[test]
+    fn publishing_offers_the_topics_of_the_catalog() {
+        let catalog = [Topic {
+            name: "Invoices.Paid".into(),
+            description: "An invoice was paid.".into(),
+        }];
+        let doc = serde_json::to_value(document(&catalog)).unwrap_or_default();
+        assert_eq!(
+            doc["components"]["schemas"]["NewEvent"]["properties"]["topic"]["enum"],
+            serde_json::json!(["Invoices.Paid"])
+        );
+    }
+
+    /// Whether `value` fits a string schema's `pattern`, `minLength` and `maxLength`.
+    fn fits(schema: &serde_json::Value, value: &str) -> bool {
+        let chars = value.chars().count() as u64;
+        let pattern = schema["pattern"]
+            .as_str()
+            .map(|p| regex::Regex::new(p).unwrap());
+        pattern.is_none_or(|p| p.is_match(value))
+            && schema["minLength"].as_u64().is_none_or(|min| chars >= min)
+            && schema["maxLength"].as_u64().is_none_or(|max| chars <= max)
+    }
+
+    /// A schema the document states, checked against the rule the server applies.
+    fn agrees(
+        what: &str,
+        schema: &serde_json::Value,
+        rule: impl Fn(&str) -> bool,
+        samples: &[String],
+    ) {
+        assert!(
+            schema["pattern"].is_string(),
+            "{what} states a pattern: {schema}"
+        );
+        for sample in samples {
+            assert_eq!(
+                fits(schema, sample),
+                rule(sample),
+                "{what}: {sample:?} against {schema}"
+            );
+        }
+    }
+
+    fn samples(short: &[&str], long: (char, usize)) -> Vec<String> {
+        let (c, n) = long;
+        let mut all: Vec<String> = short.iter().map(|s| (*s).to_owned()).collect();
+        all.extend([c.to_string().repeat(n), c.to_string().repeat(n + 1)]);
+        all
+    }
+
+    #[test]
+    fn the_documented_string_formats_are_the_ones_the_server_checks() {
+        use crate::domain::{Tenant, topics};
+        use crate::service::{accounts, events};
+        let doc = serde_json::to_value(document(&[])).unwrap_or_default();
+        let schemas = &doc["components"]["schemas"];
+        agrees(
+            "tenant name",
+            &schemas["NewTenant"]["properties"]["name"],
+            Tenant::is_valid_name,
+            &samples(
+                &["acme", "a", "7up", "a-b", "-a", "A", "a_b", "", "ä"],
+                ('a', 63),
+            ),
+        );
+        agrees(
+            "topic pattern",
+            &schemas["NewReceiver"]["properties"]["topics"]["items"],
+            topics::is_valid_pattern,
+            &samples(
+                &[
+                    "Cases.Update",
+                    "Cases.*",
+                    "*",
+                    "*.*",
+                    "a-b_c.D9",
+                    "",
+                    ".",
+                    "Cases.",
+                    "a..b",
+                    "Up date",
+                    "**",
+                    "é",
+                ],
+                ('x', 200),
+            ),
+        );
+        let publish = &doc["paths"]["/t/{tenant}/v1/events"]["post"]["parameters"];
+        let key = publish
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"] == "Idempotency-Key")
+            .map(|p| &p["schema"]);
+        agrees(
+            "Idempotency-Key",
+            key.unwrap_or(&serde_json::Value::Null),
+            events::is_valid_idempotency_key,
+            &samples(
+                &["order-1", "!~", "a/b", "two words", "", "é", "\t"],
+                ('k', 255),
+            ),
+        );
+        for schema in ["NewUser", "UserPatch", "NewApiAccount", "ApiAccountPatch"] {
+            agrees(
+                schema,
+                &schemas[schema]["properties"]["name"],
+                |name| accounts::check_name(name).is_ok(),
+                &samples(&["ada", " a ", "", " ", "\u{a0}"], ('é', 200)),
+            );
+        }
     }
 }

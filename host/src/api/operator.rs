@@ -22,6 +22,13 @@ impl FromRequestParts<App> for Operator {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let given = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| refused("the operator token is required (Authorization: Bearer …)"))?;
+        // A caller that sent a token learns that none would do.
         let Some(expected) = app
             .config
             .operator_token
@@ -32,22 +39,16 @@ impl FromRequestParts<App> for Operator {
                 "the operator API is off (set operator_token to enable it)",
             ));
         };
-        let given = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
         if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
             Ok(Self)
         } else {
-            Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "the operator token is required (Authorization: Bearer …)",
-            ))
+            Err(refused("wrong operator token"))
         }
     }
+}
+
+fn refused(detail: &'static str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", detail)
 }
 
 /// `POST /operator/tenants`.
@@ -56,6 +57,7 @@ impl FromRequestParts<App> for Operator {
 pub struct NewTenant {
     /// The tenant's name (lowercase letters, digits, '-').
     #[serde(alias = "tenant")]
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
     pub name: String,
 }
 

@@ -71,7 +71,7 @@ pub async fn delete(
 
 /// `GET /operator/plugins`: the global plugins.
 #[utoipa::path(get, path = "/operator/plugins", tag = "Operator", summary = "The global plugins",
-    responses((status = 200, description = "Plugins", body = Vec<InstalledPlugin>), (status = 401, description = "Missing or wrong operator token", body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, description = "Plugins", body = Vec<InstalledPlugin>), (status = 401, description = "Missing or wrong operator token", body = ErrorBody), (status = 404, description = "The operator API is off", body = ErrorBody)), security(("operator" = [])))]
 pub async fn operator_list(State(app): State<App>, _: Operator) -> Json<Vec<InstalledPlugin>> {
     Json(app.plugins.installed(None))
 }
@@ -79,7 +79,7 @@ pub async fn operator_list(State(app): State<App>, _: Operator) -> Json<Vec<Inst
 /// `POST /operator/plugins`: installs or replaces a global plugin.
 #[utoipa::path(post, path = "/operator/plugins", tag = "Operator", summary = "Upload a global plugin component (hot-loaded)",
     request_body(content = Vec<u8>, content_type = "application/wasm", description = "The WebAssembly component"),
-    responses((status = 201, description = "Installed", body = InstalledPlugin), (status = 413, description = "Larger than 32 MiB", body = ErrorBody), (status = 415, description = "Not application/wasm", body = ErrorBody), (status = 422, description = "Not a valid plugin component (the detail says why)", body = ErrorBody), (status = 409, description = "The name of a built-in plugin", body = ErrorBody), (status = 401, description = "Missing or wrong operator token", body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 201, description = "Installed", body = InstalledPlugin), (status = 413, description = "Larger than 32 MiB", body = ErrorBody), (status = 415, description = "Not application/wasm", body = ErrorBody), (status = 422, description = "Not a valid plugin component (the detail says why)", body = ErrorBody), (status = 409, description = "The name of a built-in plugin", body = ErrorBody), (status = 401, description = "Missing or wrong operator token", body = ErrorBody), (status = 404, description = "The operator API is off", body = ErrorBody)), security(("operator" = [])))]
 pub async fn operator_upload(
     State(app): State<App>,
     _: Operator,
@@ -92,7 +92,7 @@ pub async fn operator_upload(
 
 /// `DELETE /operator/plugins/{name}`.
 #[utoipa::path(delete, path = "/operator/plugins/{name}", tag = "Operator", summary = "Remove a global plugin",
-    params(("name" = String, Path, description = "The plugin name")), responses((status = 204, description = "Removed"), (status = 404, description = "No such plugin", body = ErrorBody), (status = 409, description = "A built-in plugin", body = ErrorBody), (status = 401, description = "Missing or wrong operator token", body = ErrorBody)), security(("bearer" = [])))]
+    params(("name" = String, Path, description = "The plugin name")), responses((status = 204, description = "Removed"), (status = 404, description = "No such plugin, or the operator API is off", body = ErrorBody), (status = 409, description = "A built-in plugin", body = ErrorBody), (status = 401, description = "Missing or wrong operator token", body = ErrorBody)), security(("operator" = [])))]
 pub async fn operator_delete(
     State(app): State<App>,
     _: Operator,

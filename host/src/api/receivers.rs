@@ -1,11 +1,11 @@
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Deserialize;
 
 use super::error::ApiError;
 use super::error::ErrorBody;
-use super::extract::{ApiJson, Authorized, WebhooksManage};
+use super::extract::{ApiJson, ApiQuery, Authorized, WebhooksManage};
 use crate::app::App;
 use crate::domain::Receiver;
 use crate::service::receivers::{self, NewReceiver, ReceiverPatch};
@@ -34,7 +34,7 @@ pub struct ListQuery {
 pub async fn list(
     State(app): State<App>,
     Authorized(caller, ..): Authorized<WebhooksManage>,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<Receiver>>, ApiError> {
     Ok(Json(
         receivers::list(&app, &caller.tenant, q.include_deleted).await?,

@@ -42,11 +42,27 @@ pub mod permissions {
 pub struct Authorizations {
     /// Permissions such as `webhooks.manage`; `*` is every permission.
     #[serde(default)]
+    #[schema(schema_with = permission_names)]
     pub permissions: Vec<String>,
     /// Data scope: attribute name → the values the account may see (`*` = any), e.g.
     /// `{"org_unit": ["sales"]}`.
     #[serde(default)]
     pub scopes: BTreeMap<String, Vec<String>>,
+}
+
+/// The schema of [`Authorizations::permissions`]: names from [`permissions::KNOWN`].
+fn permission_names() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(permissions::KNOWN.iter().copied())),
+        )
+        .description(Some(
+            "Permissions such as `webhooks.manage`; `*` is every permission.",
+        ))
+        .build()
 }
 
 impl Authorizations {

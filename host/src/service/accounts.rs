@@ -48,10 +48,12 @@ impl From<&User> for UserView {
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     /// Login name, unique in the tenant.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     /// Password for the admin UI (at least 12 characters); without one the user cannot
     /// log in until one is set.
     #[serde(default)]
+    #[schema(min_length = 12, max_length = 1024)]
     pub password: Option<String>,
     /// Attributes the data scope refers to.
     #[serde(default)]
@@ -66,8 +68,10 @@ pub struct NewUser {
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     /// Login name.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
     /// New password.
+    #[schema(min_length = 12, max_length = 1024)]
     pub password: Option<String>,
     /// Replaces the attributes.
     pub attributes: Option<BTreeMap<String, String>>,
@@ -99,15 +103,17 @@ pub fn check_grant(caller: &Caller, authorizations: &Authorizations) -> Result<(
     Ok(())
 }
 
-fn check_name(name: &str) -> Result<()> {
-    if name.trim().is_empty() || name.len() > 200 {
+/// Checks a user's or an API account's name: 1 to 200 characters, not all blank (the
+/// schema says the same: `minLength`, `maxLength`, `pattern`).
+pub(crate) fn check_name(name: &str) -> Result<()> {
+    if name.trim().is_empty() || name.chars().count() > 200 {
         return Err(Error::Invalid("name must be 1 to 200 characters".into()));
     }
     Ok(())
 }
 
 fn check_password(password: &str) -> Result<()> {
-    if password.chars().count() < 12 || password.len() > 1024 {
+    if !(12..=1024).contains(&password.chars().count()) {
         return Err(Error::Invalid(
             "password must be 12 to 1024 characters".into(),
         ));

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::accounts::check_grant;
+use super::accounts::{check_grant, check_name};
 use super::{Error, Result, events};
 use crate::app::App;
 use crate::auth::{Caller, Credentials, hash_token, new_secret_token, totp_uri};
@@ -74,6 +74,7 @@ pub struct Rotated {
 #[serde(deny_unknown_fields)]
 pub struct NewApiAccount {
     /// A name for people.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     /// Permissions and data scope.
     #[serde(default)]
@@ -85,6 +86,7 @@ pub struct NewApiAccount {
 #[serde(deny_unknown_fields)]
 pub struct ApiAccountPatch {
     /// A name for people.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
     /// Replaces the authorizations.
     pub authorizations: Option<Authorizations>,
@@ -130,9 +132,7 @@ pub async fn get(app: &App, caller: &Caller, id: &str) -> Result<ApiAccount> {
 
 /// Creates an API account with a fresh token and TOTP secret; emits `ApiAccounts.Create`.
 pub async fn create(app: &App, caller: &Caller, new: NewApiAccount) -> Result<Created> {
-    if new.name.trim().is_empty() || new.name.len() > 200 {
-        return Err(Error::Invalid("name must be 1 to 200 characters".into()));
-    }
+    check_name(&new.name)?;
     check_grant(caller, &new.authorizations)?;
     let id = ids::new("acc");
     let credentials = Credentials::generate(&caller.tenant, &id);
@@ -192,10 +192,8 @@ pub async fn update(
     patch: ApiAccountPatch,
 ) -> Result<ApiAccountView> {
     get(app, caller, id).await?;
-    if let Some(name) = &patch.name
-        && (name.trim().is_empty() || name.len() > 200)
-    {
-        return Err(Error::Invalid("name must be 1 to 200 characters".into()));
+    if let Some(name) = &patch.name {
+        check_name(name)?;
     }
     if let Some(authorizations) = &patch.authorizations {
         check_grant(caller, authorizations)?;

@@ -42,6 +42,11 @@ pub fn is_known(app: &App, topic: &str) -> bool {
         || app.config.topics.iter().any(|t| t.name == topic)
 }
 
+/// 1 to 255 visible ASCII characters other than `/` (keys are stored under `tenant/key`).
+pub(crate) fn is_valid_idempotency_key(key: &str) -> bool {
+    (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic() && b != b'/')
+}
+
 /// Publishes an event; answers once it is on disk. With an idempotency key the caller
 /// used before, returns the first event's id and stores nothing.
 pub async fn publish(
@@ -58,10 +63,10 @@ pub async fn publish(
         )));
     }
     if let Some(key) = &idempotency_key
-        && (key.is_empty() || key.len() > 255 || key.contains('/'))
+        && !is_valid_idempotency_key(key)
     {
         return Err(Error::Invalid(
-            "Idempotency-Key must be 1 to 255 characters without '/'".into(),
+            "Idempotency-Key must be 1 to 255 visible ASCII characters other than '/'".into(),
         ));
     }
     let size = serde_json::to_vec(&new.payload)

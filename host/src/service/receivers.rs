@@ -15,13 +15,34 @@ pub const DEFAULT_TRANSFORM: &str = "json";
 /// The default authorization filter.
 pub const DEFAULT_FILTER: &str = "scope-filter";
 
+/// The schema of a receiver's `topics`: what [`topics::is_valid_pattern`] takes, 1 to 100
+/// of them.
+fn topic_patterns() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(r"^(\*|[A-Za-z0-9_-]+)(\.(\*|[A-Za-z0-9_-]+))*$"))
+                .max_length(Some(200)),
+        )
+        .min_items(Some(1))
+        .max_items(Some(100))
+        .description(Some(
+            "Topic patterns: dot-separated names, `*` for any one segment.",
+        ))
+        .build()
+}
+
 /// A receiver to add.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewReceiver {
     /// Where webhooks go.
+    #[schema(format = "uri", pattern = "^https?://")]
     pub url: String,
     /// Topic patterns.
+    #[schema(schema_with = topic_patterns)]
     pub topics: Vec<String>,
     /// The API account the webhooks are authorized against.
     pub api_account: String,
@@ -43,8 +64,10 @@ pub struct NewReceiver {
 #[serde(deny_unknown_fields)]
 pub struct ReceiverPatch {
     /// Where webhooks go.
+    #[schema(format = "uri", pattern = "^https?://")]
     pub url: Option<String>,
     /// Topic patterns.
+    #[schema(schema_with = topic_patterns)]
     pub topics: Option<Vec<String>>,
     /// The API account.
     pub api_account: Option<String>,
