@@ -530,6 +530,7 @@ async fn tokens_can_be_introspected_and_revoked() {
             1,
         )
         .await;
+    // Holding the token is enough to revoke it, as the document says.
     let revoked = server
         .http
         .post(server.url("/oauth2/revoke"))

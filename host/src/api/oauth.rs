@@ -162,14 +162,16 @@ pub async fn token(
 }
 
 /// `POST /oauth2/revoke` (RFC 7009): always 200; an unknown token is already revoked.
+/// Holding a token is the right to revoke it: API accounts are not OAuth2 clients with
+/// credentials of their own, and client credentials sent anyway are not needed.
 #[utoipa::path(
     post,
     path = "/oauth2/revoke",
     tag = "OAuth2",
     summary = "RFC 7009: revoke one of the host's access tokens",
+    description = "Holding a token is the right to revoke it; no other credentials are needed.",
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "Revoked (also when the token was unknown)"), (status = 400, description = "token missing", body = OAuthError), (status = 401, description = "The caller is not authenticated", body = OAuthError)),
-    security(("bearer" = []))
+    responses((status = 200, description = "Revoked (also when the token was unknown)"), (status = 400, description = "token missing", body = OAuthError))
 )]
 pub async fn revoke(
     State(app): State<App>,

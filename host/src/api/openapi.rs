@@ -42,14 +42,32 @@ pub struct Health {
 /// RFC 8693 token exchange request (form-encoded).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenExchangeRequest {
-    /// `urn:ietf:params:oauth:grant-type:token-exchange`
-    pub grant_type: String,
+    /// The only grant: token exchange.
+    pub grant_type: TokenExchangeGrant,
     /// The caller's access token (or send it as `Authorization: Bearer`).
+    #[schema(nullable = false)]
     pub subject_token: Option<String>,
-    /// `urn:ietf:params:oauth:token-type:access_token`
-    pub subject_token_type: Option<String>,
+    /// The only token type: an access token.
+    #[schema(nullable = false)]
+    pub subject_token_type: Option<AccessTokenType>,
     /// The id of the user to act for.
     pub requested_subject: String,
+}
+
+/// The grant `POST /oauth2/token` takes.
+#[derive(Debug, Serialize, ToSchema)]
+pub enum TokenExchangeGrant {
+    /// RFC 8693 token exchange.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
+    TokenExchange,
+}
+
+/// The token type `POST /oauth2/token` exchanges and issues.
+#[derive(Debug, Serialize, ToSchema)]
+pub enum AccessTokenType {
+    /// An access token of this host.
+    #[serde(rename = "urn:ietf:params:oauth:token-type:access_token")]
+    AccessToken,
 }
 
 /// RFC 8693 token exchange answer.
@@ -57,8 +75,8 @@ pub struct TokenExchangeRequest {
 pub struct TokenExchangeResponse {
     /// The impersonation access token.
     pub access_token: String,
-    /// `urn:ietf:params:oauth:token-type:access_token`
-    pub issued_token_type: String,
+    /// An access token.
+    pub issued_token_type: AccessTokenType,
     /// `Bearer`
     pub token_type: String,
     /// Seconds until it expires.
@@ -71,6 +89,7 @@ pub struct TokenForm {
     /// The access token to revoke or introspect.
     pub token: String,
     /// Optional hint, ignored.
+    #[schema(nullable = false)]
     pub token_type_hint: Option<String>,
 }
 
