@@ -307,6 +307,30 @@ async fn refused_queries_and_bodies_answer_as_the_document_says() {
         api.post("/accounts", serde_json::json!({"name": name}), 422)
             .await;
     }
+    // A body is a JSON object, never an array of its fields in order.
+    let before = api.get("/api-accounts").await;
+    for (path, fields) in [
+        ("/api-accounts", serde_json::json!(["by position"])),
+        ("/events", serde_json::json!(["Cases.Update"])),
+    ] {
+        let answer = api.post(path, fields, 422).await;
+        assert!(
+            answer["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("JSON object")),
+            "{answer}"
+        );
+    }
+    assert_eq!(api.get("/api-accounts").await, before);
+    let answer = api
+        .post("/receivers", serde_json::json!({"topics": 5}), 422)
+        .await;
+    assert!(
+        answer["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("topics")),
+        "the field is named: {answer}"
+    );
     let accented = "é".repeat(200);
     api.post(
         "/accounts",
