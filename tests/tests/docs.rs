@@ -307,11 +307,30 @@ async fn refused_queries_and_bodies_answer_as_the_document_says() {
         api.post("/accounts", serde_json::json!({"name": name}), 422)
             .await;
     }
-    // A body is a JSON object, never an array of its fields in order.
+    // A body, and each object in it, is a JSON object, never an array of its fields in
+    // order.
     let before = api.get("/api-accounts").await;
+    let account = &server.admin.api_account.id;
     for (path, fields) in [
         ("/api-accounts", serde_json::json!(["by position"])),
         ("/events", serde_json::json!(["Cases.Update"])),
+        (
+            "/api-accounts",
+            serde_json::json!({"name": "n", "authorizations": [[]]}),
+        ),
+        (
+            "/accounts",
+            serde_json::json!({"name": "n", "authorizations": []}),
+        ),
+        (
+            "/events",
+            serde_json::json!({"topic": "Cases.Update", "subject": ["case", "c1", {}]}),
+        ),
+        (
+            "/receivers",
+            serde_json::json!({"url": "https://a.example", "topics": ["Cases.*"],
+            "api_account": account, "auth": ["websub", {"secret": "s"}]}),
+        ),
     ] {
         let answer = api.post(path, fields, 422).await;
         assert!(

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Error, Result, events, tenants::hash_password};
+use super::{Error, Result, events, input, tenants::hash_password};
 use crate::app::App;
 use crate::auth::Caller;
 use crate::domain::{Authorizations, Subject, Timestamp, User, ids};
@@ -59,7 +59,7 @@ pub struct NewUser {
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
     /// Permissions and data scope.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "input::object")]
     pub authorizations: Authorizations,
 }
 
@@ -76,6 +76,7 @@ pub struct UserPatch {
     /// Replaces the attributes.
     pub attributes: Option<BTreeMap<String, String>>,
     /// Replaces the authorizations.
+    #[serde(default, deserialize_with = "input::optional_object")]
     pub authorizations: Option<Authorizations>,
 }
 

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::accounts::{check_grant, check_name};
-use super::{Error, Result, events};
+use super::{Error, Result, events, input};
 use crate::app::App;
 use crate::auth::{Caller, Credentials, hash_token, new_secret_token, totp_uri};
 use crate::domain::{ApiAccount, Authorizations, Subject, Timestamp, ids};
@@ -77,7 +77,7 @@ pub struct NewApiAccount {
     #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     /// Permissions and data scope.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "input::object")]
     pub authorizations: Authorizations,
 }
 
@@ -89,6 +89,7 @@ pub struct ApiAccountPatch {
     #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
     /// Replaces the authorizations.
+    #[serde(default, deserialize_with = "input::optional_object")]
     pub authorizations: Option<Authorizations>,
     /// Disables or re-enables it.
     pub disabled: Option<bool>,

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::{Error, Result};
+use super::{Error, Result, input};
 use crate::app::App;
 use crate::domain::{Event, Subject, ids, topics};
 use crate::store::{Publication, Published};
@@ -17,7 +17,7 @@ pub struct NewEvent {
     /// A topic from the catalog.
     pub topic: String,
     /// Who or what it is about.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "input::optional_object")]
     pub subject: Option<Subject>,
     /// Any JSON.
     #[serde(default)]

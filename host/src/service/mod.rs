@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod api_accounts;
 pub mod deliveries;
 pub mod events;
+pub mod input;
 pub mod receivers;
 pub mod tenants;
 

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::{Error, Result, events};
+use super::{Error, Result, events, input};
 use crate::app::App;
 use crate::domain::{PluginRef, Receiver, Subject, ids, topics};
 use crate::plugins::PluginKind;
@@ -47,12 +47,13 @@ pub struct NewReceiver {
     /// The API account the webhooks are authorized against.
     pub api_account: String,
     /// The authentication protocol.
+    #[serde(deserialize_with = "input::object")]
     pub auth: PluginRef,
     /// The payload transform; `json` when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "input::optional_object")]
     pub transform: Option<PluginRef>,
     /// The authorization filter; `scope-filter` when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "input::optional_object")]
     pub filter: Option<PluginRef>,
     /// A note for people.
     #[serde(default)]
@@ -72,10 +73,13 @@ pub struct ReceiverPatch {
     /// The API account.
     pub api_account: Option<String>,
     /// The authentication protocol; a secret given as the mask keeps its old value.
+    #[serde(default, deserialize_with = "input::optional_object")]
     pub auth: Option<PluginRef>,
     /// The payload transform.
+    #[serde(default, deserialize_with = "input::optional_object")]
     pub transform: Option<PluginRef>,
     /// The authorization filter.
+    #[serde(default, deserialize_with = "input::optional_object")]
     pub filter: Option<PluginRef>,
     /// A note for people.
     pub description: Option<String>,
