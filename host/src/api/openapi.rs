@@ -534,4 +534,21 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn plugin_uploads_document_the_media_types_they_take() {
+        let doc = serde_json::to_value(document(&[])).unwrap_or_default();
+        for path in ["/t/{tenant}/v1/plugins", "/operator/plugins"] {
+            let content = doc["paths"][path]["post"]["requestBody"]["content"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            let documented: BTreeSet<&str> = content.keys().map(String::as_str).collect();
+            let taken: BTreeSet<&str> = crate::api::plugins::COMPONENT_TYPES
+                .iter()
+                .copied()
+                .collect();
+            assert_eq!(documented, taken, "{path}");
+        }
+    }
 }

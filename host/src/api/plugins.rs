@@ -17,7 +17,7 @@ use crate::plugins::InstalledPlugin;
 pub const MAX_COMPONENT_BYTES: usize = 32 * 1024 * 1024;
 
 /// Media types an upload may be sent as; a missing `Content-Type` is accepted too.
-const COMPONENT_TYPES: &[&str] = &["application/wasm", "application/octet-stream"];
+pub(super) const COMPONENT_TYPES: &[&str] = &["application/wasm", "application/octet-stream"];
 
 /// `GET /plugins`: the plugins the tenant sees, its own and global ones.
 #[utoipa::path(get, path = "/t/{tenant}/v1/plugins", tag = "Plugins", summary = "The plugins the tenant sees: its own and the global ones",
@@ -45,8 +45,8 @@ pub async fn get(
 
 /// `POST /plugins`: installs or replaces one of the tenant's own plugins.
 #[utoipa::path(post, path = "/t/{tenant}/v1/plugins", tag = "Plugins", summary = "Upload a plugin component for this tenant only (hot-loaded; replaces one of the same name)",
-    params(("tenant" = String, Path, description = "The tenant name")), request_body(content = Vec<u8>, content_type = "application/wasm", description = "The WebAssembly component"),
-    responses((status = 201, description = "Installed; Location names it", body = InstalledPlugin), (status = 413, description = "Larger than 32 MiB", body = ErrorBody), (status = 415, description = "Not application/wasm", body = ErrorBody), (status = 422, description = "Not a valid plugin component (the detail says why)", body = ErrorBody), (status = 409, description = "The name of a built-in plugin", body = ErrorBody), (status = 401, description = "Missing, expired or other-tenant access token", body = ErrorBody), (status = 403, description = "Lacks plugins.manage", body = ErrorBody)), security(("bearer" = [])))]
+    params(("tenant" = String, Path, description = "The tenant name")), request_body(description = "The WebAssembly component's bytes", content(("application/wasm"), ("application/octet-stream"))),
+    responses((status = 201, description = "Installed; Location names it", body = InstalledPlugin), (status = 413, description = "Larger than 32 MiB", body = ErrorBody), (status = 415, description = "Not application/wasm or application/octet-stream", body = ErrorBody), (status = 422, description = "Not a valid plugin component (the detail says why)", body = ErrorBody), (status = 409, description = "The name of a built-in plugin", body = ErrorBody), (status = 401, description = "Missing, expired or other-tenant access token", body = ErrorBody), (status = 403, description = "Lacks plugins.manage", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn upload(
     State(app): State<App>,
     Authorized(caller, ..): Authorized<PluginsManage>,
@@ -78,8 +78,8 @@ pub async fn operator_list(State(app): State<App>, _: Operator) -> Json<Vec<Inst
 
 /// `POST /operator/plugins`: installs or replaces a global plugin.
 #[utoipa::path(post, path = "/operator/plugins", tag = "Operator", summary = "Upload a global plugin component (hot-loaded)",
-    request_body(content = Vec<u8>, content_type = "application/wasm", description = "The WebAssembly component"),
-    responses((status = 201, description = "Installed", body = InstalledPlugin), (status = 413, description = "Larger than 32 MiB", body = ErrorBody), (status = 415, description = "Not application/wasm", body = ErrorBody), (status = 422, description = "Not a valid plugin component (the detail says why)", body = ErrorBody), (status = 409, description = "The name of a built-in plugin", body = ErrorBody), (status = 401, description = "Missing or wrong operator token", body = ErrorBody), (status = 404, description = "The operator API is off", body = ErrorBody)), security(("operator" = [])))]
+    request_body(description = "The WebAssembly component's bytes", content(("application/wasm"), ("application/octet-stream"))),
+    responses((status = 201, description = "Installed", body = InstalledPlugin), (status = 413, description = "Larger than 32 MiB", body = ErrorBody), (status = 415, description = "Not application/wasm or application/octet-stream", body = ErrorBody), (status = 422, description = "Not a valid plugin component (the detail says why)", body = ErrorBody), (status = 409, description = "The name of a built-in plugin", body = ErrorBody), (status = 401, description = "Missing or wrong operator token", body = ErrorBody), (status = 404, description = "The operator API is off", body = ErrorBody)), security(("operator" = [])))]
 pub async fn operator_upload(
     State(app): State<App>,
     _: Operator,
