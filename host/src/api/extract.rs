@@ -33,15 +33,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 
 fn json_error(rejection: JsonRejection) -> ApiError {
     match rejection {
-        JsonRejection::JsonDataError(e) => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid",
-            std::error::Error::source(&e).map_or_else(|| e.body_text(), |s| s.to_string()),
-        ),
-        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(format!(
-            "malformed JSON: {}",
-            std::error::Error::source(&e).map_or_else(|| e.body_text(), |s| s.to_string())
-        )),
+        JsonRejection::JsonDataError(e) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", cause(&e))
+        }
+        JsonRejection::JsonSyntaxError(e) => {
+            ApiError::bad_request(format!("malformed JSON: {}", cause(&e)))
+        }
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
@@ -56,6 +53,12 @@ fn json_error(rejection: JsonRejection) -> ApiError {
     }
 }
 
+/// What serde said is wrong, under the extractor's own wrapping.
+fn cause(e: &dyn std::error::Error) -> String {
+    e.source()
+        .map_or_else(|| e.to_string(), ToString::to_string)
+}
+
 /// A query string whose errors answer as JSON with what is wrong (400).
 #[derive(Debug)]
 pub struct ApiQuery<T>(pub T);
@@ -66,12 +69,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Self(value)),
-            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
-                Err(ApiError::bad_request(format!(
-                    "malformed query: {}",
-                    std::error::Error::source(&e).map_or_else(|| e.body_text(), |s| s.to_string())
-                )))
-            }
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::bad_request(
+                format!("malformed query: {}", cause(&e)),
+            )),
             Err(other) => Err(ApiError::bad_request(other.body_text())),
         }
     }
