@@ -27,15 +27,21 @@ pub struct Launcher {
     pub cache_dir: PathBuf,
 }
 
+/// A child process of the harness that serves HTTP: the host, or the relay.
+pub struct Process {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    child: Child,
+}
+
 /// A host running in a child process on a fresh temp data dir.
 pub struct HostProcess {
-    /// The host's address.
-    pub addr: SocketAddr,
+    /// The process, with the host's address.
+    pub process: Process,
     /// The super-admin credentials `init` returned.
     pub admin: Initialized,
     /// The configuration it runs with.
     pub config: Config,
-    child: Child,
     http: reqwest::Client,
     _data: tempfile::TempDir,
 }
@@ -77,12 +83,11 @@ impl Launcher {
         let admin = switchyard::init(&config, switchyard::DEFAULT_TENANT)?;
         let path = data.path().join("host-config.json");
         std::fs::write(&path, serde_json::to_vec(&config)?)?;
-        let (child, addr) = self.spawn(&path).await?;
+        let process = self.spawn(&path).await?;
         let host = HostProcess {
-            addr,
+            process,
             admin,
             config,
-            child,
             http: reqwest::Client::new(),
             _data: data,
         };
@@ -94,21 +99,19 @@ impl Launcher {
     /// host and the time from spawning it to `/readyz` answering 200.
     pub async fn restart(&self, host: HostProcess) -> anyhow::Result<(HostProcess, Duration)> {
         let HostProcess {
+            process,
             admin,
             config,
-            child,
             http,
             _data,
-            ..
         } = host;
-        anyhow::ensure!(child.id().is_none(), "restart needs a stopped host");
+        anyhow::ensure!(process.child.id().is_none(), "restart needs a stopped host");
         let started = Instant::now();
-        let (child, addr) = self.spawn(&_data.path().join("host-config.json")).await?;
+        let process = self.spawn(&_data.path().join("host-config.json")).await?;
         let host = HostProcess {
-            addr,
+            process,
             admin,
             config,
-            child,
             http,
             _data,
         };
@@ -116,39 +119,74 @@ impl Launcher {
         Ok((host, started.elapsed()))
     }
 
-    async fn spawn(&self, config: &Path) -> anyhow::Result<(Child, SocketAddr)> {
-        // The host logs as `serve` does, into a file beside its config, out of the table.
+    async fn spawn(&self, config: &Path) -> anyhow::Result<Process> {
+        Process::spawn(&self.exe, "--host-config", config).await
+    }
+}
+
+impl Process {
+    /// Starts `exe` with `flag <config>` and waits for the address it listens on. It logs
+    /// into `host.log` beside its config, out of the table.
+    pub async fn spawn(exe: &Path, flag: &str, config: &Path) -> anyhow::Result<Self> {
         let log_path = config.with_file_name("host.log");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log_path)
             .with_context(|| format!("cannot open {}", log_path.display()))?;
-        let mut child = Command::new(&self.exe)
-            .arg("--host-config")
+        let mut child = Command::new(exe)
+            .arg(flag)
             .arg(config)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(log)
             .kill_on_drop(true)
             .spawn()
-            .with_context(|| format!("cannot start {}", self.exe.display()))?;
-        let stdout = child.stdout.take().context("the host's stdout")?;
+            .with_context(|| format!("cannot start {}", exe.display()))?;
+        let stdout = child.stdout.take().context("the child's stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
             .await
-            .context("the host did not say where it listens within 60 s")??
-            .context("the host exited before listening")?;
+            .context("the child did not say where it listens within 60 s")??
+            .context("the child exited before listening")?;
         let addr = line
             .strip_prefix(LISTENING)
             .and_then(|a| a.trim().parse().ok())
-            .with_context(|| format!("unexpected first line from the host: {line}"))?;
-        Ok((child, addr))
+            .with_context(|| format!("unexpected first line from the child: {line}"))?;
+        Ok(Self { addr, child })
+    }
+
+    /// Its peak resident set size so far (`VmHWM`), in MiB.
+    pub fn peak_rss_mb(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()?)).ok()?;
+        crate::stats::kib_field(&status, "VmHWM:").map(|kib| kib as f64 / 1024.0)
+    }
+
+    /// The CPU time (user + system, all threads) it has used so far, in seconds.
+    pub fn cpu_s(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()?)).ok()?;
+        // Fields after the parenthesised command name; utime and stime are the 14th and
+        // 15th of the whole line.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let mut fields = rest.split(' ').skip(11);
+        let user: f64 = fields.next()?.parse().ok()?;
+        let system: f64 = fields.next()?.parse().ok()?;
+        Some((user + system) / TICKS_PER_S)
+    }
+
+    /// Stops it gracefully (its stdin closes) and waits for it to exit.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        drop(self.child.stdin.take());
+        let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+            .await
+            .context("it did not stop within 60 s")??;
+        anyhow::ensure!(status.success(), "it exited with {status}");
+        Ok(())
     }
 }
 
-/// The line a child host prints first, followed by its address.
-const LISTENING: &str = "listening on ";
+/// The line a child prints first, followed by its address.
+pub(crate) const LISTENING: &str = "listening on ";
 
 impl HostProcess {
     async fn wait_ready(&self, within: Duration) -> anyhow::Result<()> {
@@ -168,7 +206,7 @@ impl HostProcess {
 
     /// A URL on the host.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("http://{}{path}", self.process.addr)
     }
 
     /// The value of a gauge or counter on `/metrics`.
@@ -193,32 +231,9 @@ impl HostProcess {
         .await
     }
 
-    /// The host's peak resident set size so far (`VmHWM`), in MiB.
-    pub fn peak_rss_mb(&self) -> Option<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()?)).ok()?;
-        crate::stats::kib_field(&status, "VmHWM:").map(|kib| kib as f64 / 1024.0)
-    }
-
-    /// The CPU time (user + system, all threads) the host has used so far, in seconds.
-    pub fn cpu_s(&self) -> Option<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()?)).ok()?;
-        // Fields after the parenthesised command name; utime and stime are the 14th and
-        // 15th of the whole line.
-        let rest = &stat[stat.rfind(')')? + 2..];
-        let mut fields = rest.split(' ').skip(11);
-        let user: f64 = fields.next()?.parse().ok()?;
-        let system: f64 = fields.next()?.parse().ok()?;
-        Some((user + system) / TICKS_PER_S)
-    }
-
-    /// Stops the host gracefully (its stdin closes) and waits for it to exit.
+    /// Stops the host gracefully and waits for it to exit.
     pub async fn stop(&mut self) -> anyhow::Result<()> {
-        drop(self.child.stdin.take());
-        let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
-            .await
-            .context("the host did not stop within 60 s")??;
-        anyhow::ensure!(status.success(), "the host exited with {status}");
-        Ok(())
+        self.process.stop().await
     }
 }
 

@@ -11,6 +11,7 @@ pub mod host;
 pub mod load;
 pub mod micro;
 pub mod receiver;
+pub mod relay;
 pub mod scenarios;
 pub mod stats;
 
@@ -113,6 +114,7 @@ pub async fn run(sizes: Sizes, only: &[String], host_exe: &Path) -> anyhow::Resu
 
     if wanted("fanout-1") || wanted("transform") {
         let before = scenarios::baseline(1, sizes.events, c).await?;
+        let relay = scenarios::relay(&launcher, 1, sizes.events, c).await?;
         let mut hosts = Vec::new();
         let transforms = [("fanout-1", None), ("transform", Some("cloudevents"))];
         for (group, transform) in transforms {
@@ -121,14 +123,15 @@ pub async fn run(sizes: Sizes, only: &[String], host_exe: &Path) -> anyhow::Resu
             }
         }
         let after = scenarios::baseline(1, sizes.events, c).await?;
-        bracket(&mut runs, before, hosts, after);
+        bracket(&mut runs, before, relay, hosts, after);
     }
     if wanted("fanout-10") {
         let webhooks = sizes.events_fanout_10 * 10;
         let before = scenarios::baseline(10, webhooks, c).await?;
+        let relay = scenarios::relay(&launcher, 10, sizes.events_fanout_10, c).await?;
         let host = scenarios::closed_loop(&launcher, 10, None, sizes.events_fanout_10, c).await?;
         let after = scenarios::baseline(10, webhooks, c).await?;
-        bracket(&mut runs, before, vec![host], after);
+        bracket(&mut runs, before, relay, vec![host], after);
     }
     if wanted("rate") {
         for &rate in &sizes.rates {
@@ -156,16 +159,26 @@ fn opt(value: Option<f64>, precision: usize) -> String {
     value.map_or_else(|| "-".to_owned(), |v| format!("{v:.precision$}"))
 }
 
-/// Adds host runs measured between two baseline runs, each host run's ratio taken
-/// against the mean of the two. A machine that speeds up or slows down meanwhile (a
-/// shared one does, over seconds) then moves both sides of the ratio alike.
-fn bracket(runs: &mut Vec<Figures>, before: Figures, mut hosts: Vec<Figures>, mut after: Figures) {
+/// Adds the relay's run and host runs measured between two baseline runs, each one's
+/// ratio taken against the mean of the two. A machine that speeds up or slows down
+/// meanwhile (a shared one does, over seconds) then moves both sides of the ratio alike.
+/// Each host run is also compared with the relay's.
+fn bracket(
+    runs: &mut Vec<Figures>,
+    before: Figures,
+    mut relay: Figures,
+    mut hosts: Vec<Figures>,
+    mut after: Figures,
+) {
     let base_rate = (before.delivered_per_s + after.delivered_per_s) / 2.0;
+    relay.ratio_to_baseline = Some(relay.delivered_per_s / base_rate);
     for host in &mut hosts {
         host.ratio_to_baseline = Some(host.delivered_per_s / base_rate);
+        host.ratio_to_relay = Some(host.delivered_per_s / relay.delivered_per_s);
     }
     after.name.push_str("/after");
     runs.push(before);
+    runs.push(relay);
     runs.extend(hosts);
     runs.push(after);
 }
@@ -175,7 +188,7 @@ pub fn table(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<38} {:>8} {:>9} {:>5} {:>10} {:>11} {:>7} {:>8} {:>8} {:>8} {:>8}",
+        "{:<38} {:>8} {:>9} {:>5} {:>10} {:>11} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8}",
         "run",
         "events",
         "verified",
@@ -183,6 +196,7 @@ pub fn table(report: &Report) -> String {
         "publish/s",
         "delivered/s",
         "ratio",
+        "÷ relay",
         "p50 ms",
         "p99 ms",
         "p999 ms",
@@ -191,7 +205,7 @@ pub fn table(report: &Report) -> String {
     for r in &report.runs {
         let _ = writeln!(
             out,
-            "{:<38} {:>8} {:>9} {:>5} {:>10} {:>11.0} {:>7} {:>8} {:>8} {:>8} {:>8}",
+            "{:<38} {:>8} {:>9} {:>5} {:>10} {:>11.0} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8}",
             r.name,
             r.events,
             r.verified,
@@ -199,6 +213,7 @@ pub fn table(report: &Report) -> String {
             opt(r.publish_per_s, 0),
             r.delivered_per_s,
             opt(r.ratio_to_baseline, 2),
+            opt(r.ratio_to_relay, 2),
             opt(r.p50_ms, 2),
             opt(r.p99_ms, 2),
             opt(r.p999_ms, 2),

@@ -26,15 +26,23 @@ struct Args {
     /// Run a host with this JSON config instead (how the harness starts its hosts).
     #[arg(long, hide = true, value_name = "FILE")]
     host_config: Option<PathBuf>,
+    /// Run the relay with this JSON config instead (the forwarding limit).
+    #[arg(long, hide = true, value_name = "FILE")]
+    relay_config: Option<PathBuf>,
 }
 
-/// The host runs on the runtime `switchyard serve` runs on; the harness (publishers,
-/// receivers, the baseline's client) on tokio's defaults.
+/// The host, and the relay it is compared with, run on the runtime `switchyard serve`
+/// runs on; the harness (publishers, receivers, the baseline's client) on tokio's
+/// defaults.
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(config) = &args.host_config {
         let runtime = switchyard::runtime_builder().build()?;
         return runtime.block_on(switchyard_bench::host::serve(config));
+    }
+    if let Some(config) = &args.relay_config {
+        let runtime = switchyard::runtime_builder().build()?;
+        return runtime.block_on(switchyard_bench::relay::serve(config));
     }
     tokio::runtime::Runtime::new()?.block_on(harness(args))
 }

@@ -9,9 +9,10 @@ use serde_json::json;
 use switchyard_tests::{Api, plugins};
 
 use crate::clock::now_us;
-use crate::host::{HostProcess, Launcher};
+use crate::host::{HostProcess, Launcher, Process};
 use crate::load::{self, Published};
 use crate::receiver::Receivers;
+use crate::relay::{RelayConfig, RelayProcess};
 use crate::stats;
 
 /// The WebSub secret every receiver checks.
@@ -51,6 +52,9 @@ pub struct Figures {
     /// Delivered/s as a fraction of the baseline's (the mean of the baseline runs just
     /// before and just after), when there is one.
     pub ratio_to_baseline: Option<f64>,
+    /// Delivered/s as a fraction of the relay's in the same group (the forwarding limit,
+    /// see [`crate::relay`]), for Switchyard's runs.
+    pub ratio_to_relay: Option<f64>,
     /// Scenario-specific figures.
     #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -78,17 +82,18 @@ async fn add_receivers(api: &Api, host: &HostProcess, urls: &[String], transform
     }
 }
 
-/// A host under measurement, with the CPU time it had used when the measured phase began.
+/// A child under measurement (the host or the relay), with the CPU time it had used when
+/// the measured phase began.
 struct Measured<'a> {
-    host: &'a HostProcess,
+    process: &'a Process,
     cpu_s_before: Option<f64>,
 }
 
 impl<'a> Measured<'a> {
-    fn begin(host: &'a HostProcess) -> Self {
+    fn begin(process: &'a Process) -> Self {
         Self {
-            host,
-            cpu_s_before: host.cpu_s(),
+            process,
+            cpu_s_before: process.cpu_s(),
         }
     }
 }
@@ -108,7 +113,7 @@ fn figures(
         extra.insert("rate_ticks_skipped".into(), published.skipped.into());
     }
     if let Some(m) = host
-        && let (Some(before), Some(now)) = (m.cpu_s_before, m.host.cpu_s())
+        && let (Some(before), Some(now)) = (m.cpu_s_before, m.process.cpu_s())
     {
         let per_event = (now - before) * 1e6 / published.acked.max(1) as f64;
         extra.insert("host_cpu_us_per_event".into(), json!(per_event.round()));
@@ -125,10 +130,11 @@ fn figures(
         p99_ms,
         p999_ms,
         peak_rss_mb: match host {
-            Some(m) => m.host.peak_rss_mb(),
+            Some(m) => m.process.peak_rss_mb(),
             None => stats::peak_rss_mb(),
         },
         ratio_to_baseline: None,
+        ratio_to_relay: None,
         extra,
     }
 }
@@ -151,6 +157,37 @@ pub async fn baseline(receivers: usize, total: u64, concurrency: usize) -> anyho
     Ok(figures(&name, &published, 1, &set, None))
 }
 
+/// The forwarding limit ([`crate::relay`]): `events` events published at `concurrency`
+/// to the relay, each forwarded to `receivers` receivers.
+pub async fn relay(
+    launcher: &Launcher,
+    receivers: usize,
+    events: u64,
+    concurrency: usize,
+) -> anyhow::Result<Figures> {
+    let set = Receivers::start(receivers, SECRET, false).await?;
+    let config = RelayConfig {
+        receivers: set.urls.clone(),
+        secret: SECRET.into(),
+        token: "bench-relay".into(),
+        concurrency: switchyard::config::DeliveryConfig::default().concurrency,
+    };
+    let mut relay = RelayProcess::start(&launcher.exe, &config).await?;
+    let api = Api {
+        http: reqwest::Client::new(),
+        base: format!("http://{}", relay.process.addr),
+        token: relay.token.clone(),
+    };
+    let measured = Measured::begin(&relay.process);
+    let published = load::publish_closed(&api, events, concurrency, PHASE_LIMIT).await;
+    let fanout = receivers as u64;
+    set.wait_for(published.acked * fanout, PHASE_LIMIT).await;
+    let name = format!("relay/{receivers}-receivers");
+    let figures = figures(&name, &published, fanout, &set, Some(&measured));
+    relay.process.stop().await?;
+    Ok(figures)
+}
+
 /// Switchyard: `events` events published at `concurrency`, each delivered to
 /// `receivers` receivers through `transform` (the default `json` when `None`).
 pub async fn closed_loop(
@@ -164,7 +201,7 @@ pub async fn closed_loop(
     let api = host.api().await?;
     let set = Receivers::start(receivers, SECRET, false).await?;
     add_receivers(&api, &host, &set.urls, transform).await;
-    let measured = Measured::begin(&host);
+    let measured = Measured::begin(&host.process);
     let published = load::publish_closed(&api, events, concurrency, PHASE_LIMIT).await;
     let fanout = receivers as u64;
     set.wait_for(published.acked * fanout, PHASE_LIMIT).await;
@@ -181,7 +218,7 @@ pub async fn fixed_rate(launcher: &Launcher, rate: u64, seconds: u64) -> anyhow:
     let api = host.api().await?;
     let set = Receivers::start(1, SECRET, false).await?;
     add_receivers(&api, &host, &set.urls, None).await;
-    let measured = Measured::begin(&host);
+    let measured = Measured::begin(&host.process);
     let published = load::publish_rate(&api, rate, seconds, 1024).await;
     set.wait_for(published.acked, Duration::from_secs(60)).await;
     let mut figures = figures(
@@ -214,11 +251,11 @@ pub async fn drain(
     let api = host.api().await?;
     let set = Receivers::start(1, SECRET, true).await?;
     add_receivers(&api, &host, &set.urls, None).await;
-    let measured = Measured::begin(&host);
+    let measured = Measured::begin(&host.process);
     let published = load::publish_closed(&api, events, concurrency, PHASE_LIMIT * 2).await;
     // Let the router fan the last events out before reading the memory.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let queued_rss = host.peak_rss_mb();
+    let queued_rss = host.process.peak_rss_mb();
     let queued_deliveries = host.metric("switchyard_queue_depth").await;
     let released_us = now_us();
     set.release();
@@ -283,7 +320,7 @@ pub async fn restart(launcher: &Launcher, reps: usize) -> anyhow::Result<Figures
         host = started;
         times_ms.push(took.as_secs_f64() * 1000.0);
     }
-    let peak_rss_mb = host.peak_rss_mb();
+    let peak_rss_mb = host.process.peak_rss_mb();
     host.stop().await?;
     times_ms.sort_by(f64::total_cmp);
     let mut figures = Figures {

@@ -19,6 +19,7 @@ async fn a_tiny_run_verifies_every_delivery() {
         names,
         [
             "baseline/1-receivers",
+            "relay/1-receivers",
             "switchyard/1-receivers/json",
             "baseline/1-receivers/after"
         ]
@@ -28,13 +29,25 @@ async fn a_tiny_run_verifies_every_delivery() {
         assert!(scenarios::is_complete(figures), "{figures:?}");
         assert!(figures.p99_ms.is_some(), "{figures:?}");
     }
-    let host = &report.runs[1];
-    let baseline = (report.runs[0].delivered_per_s + report.runs[2].delivered_per_s) / 2.0;
-    let ratio = host.ratio_to_baseline.expect("a ratio");
-    assert!(ratio > 0.0, "{host:?}");
+    let (relay, host) = (&report.runs[1], &report.runs[2]);
+    let baseline = (report.runs[0].delivered_per_s + report.runs[3].delivered_per_s) / 2.0;
+    for run in [relay, host] {
+        let ratio = run.ratio_to_baseline.expect("a ratio");
+        assert!(ratio > 0.0, "{run:?}");
+        assert!(
+            (ratio - run.delivered_per_s / baseline).abs() < 1e-9,
+            "against the mean of the baselines around it: {report:?}"
+        );
+    }
+    let to_relay = host.ratio_to_relay.expect("a ratio to the relay");
     assert!(
-        (ratio - host.delivered_per_s / baseline).abs() < 1e-9,
-        "against the mean of the baselines around it: {report:?}"
+        (to_relay - host.delivered_per_s / relay.delivered_per_s).abs() < 1e-9,
+        "{report:?}"
+    );
+    assert_eq!(relay.ratio_to_relay, None, "{relay:?}");
+    assert!(
+        relay.extra.contains_key("host_cpu_us_per_event"),
+        "the relay's CPU is measured like the host's: {relay:?}"
     );
     assert!(switchyard_bench::table(&report).contains("switchyard/1-receivers/json"));
 }
