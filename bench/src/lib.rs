@@ -1,7 +1,9 @@
-//! The Switchyard benchmark harness. In one run it starts the host in-process on temp
-//! data dirs, local receivers that verify every WebSub signature, and measures the host
-//! against a baseline in the same run: a plain HTTP client posting equally signed bodies
-//! to the same receivers at the same concurrency — the loopback limit of this machine.
+//! The Switchyard benchmark harness. In one run it starts the host in a child process on
+//! temp data dirs, local receivers that verify every WebSub signature, and measures the
+//! host against a baseline in the same run: a plain HTTP client posting equally signed
+//! bodies to the same receivers at the same concurrency — the loopback limit of this
+//! machine. A relay ([`relay`]), a router reduced to its two HTTP exchanges per webhook,
+//! runs between the same baselines: the forwarding limit.
 //!
 //! Everything is bounded: each phase has a count and a deadline, and all traffic stays on
 //! 127.0.0.1. `docs/PERFORMANCE.md` describes the method and the latest figures.
