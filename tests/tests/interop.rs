@@ -1,7 +1,8 @@
 //! Cross-checks against independent implementations, in Python (`tests/interop/`):
 //! pyotp reads the `otpauth://` URI a new API account gets, and its code logs in; the
 //! `standardwebhooks` library verifies a Standard Webhooks delivery; the CloudEvents SDK
-//! reads a structured-mode delivery. The first run makes a virtualenv under the target
+//! reads a structured-mode delivery; authlib's OAuth2 client impersonates a user by token
+//! exchange, introspects and revokes. The first run makes a virtualenv under the target
 //! directory and installs `tests/interop/requirements.txt` into it (from PyPI).
 
 use std::path::{Path, PathBuf};
@@ -55,8 +56,15 @@ fn run(command: &mut Command) -> Result<(), String> {
     Err(String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
-/// Runs one check of `tests/interop/check.py`: its answer, or the library's error.
-fn check(request: &Value) -> Result<Value, String> {
+/// Runs one check of `tests/interop/check.py`: its answer, or the library's error. It
+/// runs off the test's runtime, which also serves the host the check may call.
+async fn check(request: Value) -> Result<Value, String> {
+    tokio::task::spawn_blocking(move || run_check(&request))
+        .await
+        .expect("the check's thread")
+}
+
+fn run_check(request: &Value) -> Result<Value, String> {
     let mut child = Command::new(python())
         .arg(Path::new(INTEROP).join("check.py"))
         .stdin(Stdio::piped())
@@ -84,7 +92,9 @@ async fn an_authenticator_app_reads_the_totp_uri_and_its_code_logs_in() {
         )
         .await;
     let uri = created["totp_uri"].as_str().expect("totp_uri");
-    let read = check(&json!({"check": "totp", "uri": uri})).expect("pyotp reads the URI");
+    let read = check(json!({"check": "totp", "uri": uri}))
+        .await
+        .expect("pyotp reads the URI");
     assert_eq!(read["issuer"], "Switchyard (default)", "{read}");
     assert_eq!(read["name"], created["id"], "{read}");
     let code = read["code"].as_str().expect("a code");
@@ -142,9 +152,10 @@ async fn standard_webhooks_and_cloudevents_deliveries_pass_their_reference_libra
         .collect();
     let body = std::str::from_utf8(&got.body).expect("a UTF-8 body");
 
-    let verified = check(&json!({
+    let verified = check(json!({
         "check": "standard-webhooks", "secret": secret, "headers": headers, "body": body,
     }))
+    .await
     .expect("standardwebhooks verifies the delivery");
     assert_eq!(
         verified["payload"],
@@ -153,15 +164,17 @@ async fn standard_webhooks_and_cloudevents_deliveries_pass_their_reference_libra
     );
     let tampered = body.replacen("1.5", "2.5", 1);
     assert_ne!(tampered, body);
-    let refused = check(&json!({
+    let refused = check(json!({
         "check": "standard-webhooks", "secret": secret, "headers": headers, "body": tampered,
-    }));
+    }))
+    .await;
     assert!(
         refused.is_err_and(|e| e.contains("No matching signature found")),
         "a changed body fails verification"
     );
 
-    let read = check(&json!({"check": "cloudevents", "headers": headers, "body": body}))
+    let read = check(json!({"check": "cloudevents", "headers": headers, "body": body}))
+        .await
         .expect("the CloudEvents SDK reads the delivery");
     let attributes = &read["attributes"];
     assert_eq!(attributes["specversion"], "1.0", "{read}");
@@ -169,4 +182,48 @@ async fn standard_webhooks_and_cloudevents_deliveries_pass_their_reference_libra
     assert_eq!(attributes["type"], "Accounts.Update", "{read}");
     assert_eq!(attributes["subject"], "u-7", "{read}");
     assert_eq!(read["data"], payload, "{read}");
+}
+
+#[tokio::test]
+async fn an_oauth2_client_library_exchanges_introspects_and_revokes() {
+    let server = TestServer::start().await;
+    let api = server.api().await;
+    let user = &server.admin.admin_user.id;
+    let answer = check(json!({
+        "check": "oauth2", "host": server.url(""), "access_token": api.token, "user": user,
+    }))
+    .await
+    .expect("authlib's client talks to the token endpoints");
+
+    let issued = &answer["issued"];
+    assert_eq!(issued["token_type"], "Bearer", "{answer}");
+    assert_eq!(
+        issued["issued_token_type"], "urn:ietf:params:oauth:token-type:access_token",
+        "{answer}"
+    );
+    assert!(
+        issued["expires_in"].as_u64().is_some_and(|s| s > 0),
+        "{answer}"
+    );
+    assert_ne!(
+        issued["access_token"],
+        api.token.as_str(),
+        "a token of its own"
+    );
+
+    let introspected = &answer["introspected"];
+    assert_eq!(introspected["active"], true, "{answer}");
+    assert_eq!(introspected["sub"], user.as_str(), "{answer}");
+    assert_eq!(
+        introspected["act"]["sub"],
+        server.admin.api_account.id.as_str(),
+        "the actor is the API account: {answer}"
+    );
+    assert_eq!(answer["revoke_status"], 200, "{answer}");
+    assert_eq!(
+        answer["introspected_after_revoke"],
+        json!({"active": false}),
+        "{answer}"
+    );
+    assert_eq!(answer["refused"]["error"], "invalid_grant", "{answer}");
 }
