@@ -248,9 +248,11 @@ pub async fn serve(path: &Path) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     config.public_url = format!("http://{addr}");
     println!("{LISTENING}{addr}");
-    switchyard::run(config, listener, async {
-        let mut sink = Vec::new();
-        let _ = tokio::io::stdin().read_to_end(&mut sink).await;
-    })
-    .await
+    switchyard::run(config, listener, stdin_closed()).await
+}
+
+/// Resolves when the harness closes the child's stdin: how it asks a child to stop.
+pub(crate) async fn stdin_closed() {
+    let mut sink = Vec::new();
+    let _ = tokio::io::stdin().read_to_end(&mut sink).await;
 }

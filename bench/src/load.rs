@@ -146,6 +146,28 @@ pub async fn publish_rate(api: &Api, rate: u64, seconds: u64, max_in_flight: usi
     }
 }
 
+/// A webhook request as the host sends it with the `json` transform and WebSub:
+/// `body` under `secret`'s HMAC-SHA256 in `X-Hub-Signature`, with the headers beside it.
+pub fn signed_post(
+    client: &reqwest::Client,
+    url: &str,
+    secret: &[u8],
+    webhook_id: String,
+    body: impl Into<axum::body::Bytes>,
+) -> reqwest::RequestBuilder {
+    let body = body.into();
+    client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("webhook-id", webhook_id)
+        .header("x-switchyard-topic", TOPIC)
+        .header(
+            "x-hub-signature",
+            signature(Algorithm::Sha256, secret, &body),
+        )
+        .body(body)
+}
+
 /// The baseline: `total` requests from `concurrency` workers straight to `urls` (round
 /// robin), each body signed like a WebSub webhook. Returns `(sent, start_us, end_us)`.
 pub async fn post_signed(
@@ -180,17 +202,9 @@ pub async fn post_signed(
                     break;
                 }
                 let index = usize::try_from(seq).unwrap_or(0) % urls.len();
-                let body = payload(seq).to_string().into_bytes();
-                let request = client
-                    .post(&urls[index])
-                    .header("content-type", "application/json")
-                    .header("webhook-id", format!("dlv_{seq}"))
-                    .header("x-switchyard-topic", TOPIC)
-                    .header(
-                        "x-hub-signature",
-                        signature(Algorithm::Sha256, &secret, &body),
-                    )
-                    .body(body);
+                let body = payload(seq).to_string();
+                let request =
+                    signed_post(&client, &urls[index], &secret, format!("dlv_{seq}"), body);
                 if matches!(request.send().await, Ok(r) if r.status().is_success()) {
                     sent.fetch_add(1, Ordering::SeqCst);
                 }

@@ -16,12 +16,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use switchyard_plugin_websub::{Algorithm, signature};
-use tokio::io::AsyncReadExt as _;
 use tokio::sync::Semaphore;
 
-use crate::host::{LISTENING, Process};
-use crate::load::TOPIC;
+use crate::host::{LISTENING, Process, stdin_closed};
+use crate::load::{TOPIC, signed_post};
 
 /// What the relay forwards to, and how.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,10 +92,7 @@ pub async fn serve(path: &Path) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("{LISTENING}{}", listener.local_addr()?);
     axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let mut sink = Vec::new();
-            let _ = tokio::io::stdin().read_to_end(&mut sink).await;
-        })
+        .with_graceful_shutdown(stdin_closed())
         .await?;
     Ok(())
 }
@@ -134,15 +129,13 @@ async fn forward(relay: Arc<Relay>, seq: u64, body: Bytes) {
         let Ok(slot) = relay.slots.clone().acquire_owned().await else {
             return;
         };
-        let signed = signature(Algorithm::Sha256, relay.config.secret.as_bytes(), &body);
-        let request = relay
-            .client
-            .post(url)
-            .header("content-type", "application/json")
-            .header("webhook-id", format!("dlv_{seq}_{index}"))
-            .header("x-switchyard-topic", TOPIC)
-            .header("x-hub-signature", signed)
-            .body(body.clone());
+        let request = signed_post(
+            &relay.client,
+            url,
+            relay.config.secret.as_bytes(),
+            format!("dlv_{seq}_{index}"),
+            body.clone(),
+        );
         tokio::spawn(async move {
             let _ = request.send().await;
             drop(slot);
