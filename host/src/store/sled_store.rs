@@ -927,8 +927,12 @@ impl Store for SledStore {
     }
 
     fn purge_expired_tokens(&self, now: Timestamp) -> Result<usize> {
-        let purged = Self::purge_expired(&self.access_tokens, now, |t: &AccessToken| t.expires_at);
-        self.directory_changed(purged)
+        let purged = Self::purge_expired(&self.access_tokens, now, |t: &AccessToken| t.expires_at)?;
+        // Nothing removed, nothing written: no flush, and the cached directories stand.
+        if purged == 0 {
+            return Ok(0);
+        }
+        self.directory_changed(Ok(purged))
     }
 
     fn put_ui_session(&self, hash: &str, session: &UiSession) -> Result<()> {
@@ -1367,7 +1371,14 @@ pub(super) mod tests {
         changed("delete_access_token", &store);
         store.put_access_token("h2", &token).expect("put token");
         changed("put_access_token", &store);
-        store.purge_expired_tokens(Timestamp(1)).expect("purge");
+        let unchanged = store.directory_version();
+        assert_eq!(store.purge_expired_tokens(Timestamp(1)).expect("purge"), 0);
+        assert_eq!(
+            store.directory_version(),
+            unchanged,
+            "a purge that removed nothing"
+        );
+        assert_eq!(store.purge_expired_tokens(Timestamp(2)).expect("purge"), 1);
         changed("purge_expired_tokens", &store);
         store.revoke_sessions("t", "acc_1").expect("revoke");
         changed("revoke_sessions", &store);
