@@ -83,10 +83,20 @@ async fn add_receivers(api: &Api, host: &HostProcess, urls: &[String], transform
 }
 
 /// A child under measurement (the host or the relay), with the CPU time it had used when
-/// the measured phase began.
+/// the measured phase began, and, once publishing ended, where it stood then.
 struct Measured<'a> {
     process: &'a Process,
     cpu_s_before: Option<f64>,
+    publish_ended: Option<Standing>,
+}
+
+/// Webhooks verified and CPU used by the process at one moment.
+#[derive(Debug, Clone, Copy)]
+struct Standing {
+    /// Webhooks the receivers had verified.
+    verified: u64,
+    /// The process's CPU time, s.
+    cpu_s: Option<f64>,
 }
 
 impl<'a> Measured<'a> {
@@ -94,8 +104,42 @@ impl<'a> Measured<'a> {
         Self {
             process,
             cpu_s_before: process.cpu_s(),
+            publish_ended: None,
         }
     }
+
+    /// The last publish was acknowledged: notes what had arrived and the CPU used so far.
+    fn publishing_ended(mut self, receivers: &Receivers) -> Self {
+        self.publish_ended = Some(Standing {
+            verified: receivers.seen().verified,
+            cpu_s: self.process.cpu_s(),
+        });
+        self
+    }
+}
+
+/// Delivery alone, from the last acknowledgement (`ended`, at `ended_us`) to the last
+/// arrival (`now`, at `last_us`): webhooks/s and CPU µs per webhook. With several
+/// receivers a router acknowledges faster than it delivers, and delivers a backlog once
+/// publishing stops; this is what each webhook costs then, without the publishes. `None`
+/// when under a tenth of the run's `expected` webhooks arrived in that span, or it lasted
+/// under 100 ms (the CPU clock ticks every 10 ms): too little to measure.
+fn after_publish(
+    ended: Standing,
+    ended_us: u64,
+    now: Standing,
+    last_us: u64,
+    expected: u64,
+) -> Option<(f64, Option<f64>)> {
+    let webhooks = now.verified.saturating_sub(ended.verified);
+    if webhooks == 0 || webhooks * 10 < expected || last_us < ended_us + 100_000 {
+        return None;
+    }
+    let cpu_us = match (ended.cpu_s, now.cpu_s) {
+        (Some(before), Some(after)) => Some((after - before) * 1e6 / webhooks as f64),
+        _ => None,
+    };
+    Some((load::per_s(webhooks, ended_us, last_us), cpu_us))
 }
 
 fn figures(
@@ -112,16 +156,34 @@ fn figures(
         extra.insert("publish_failed".into(), published.failed.into());
         extra.insert("rate_ticks_skipped".into(), published.skipped.into());
     }
+    let cpu_s_now = host.and_then(|m| m.process.cpu_s());
     if let Some(m) = host
-        && let (Some(before), Some(now)) = (m.cpu_s_before, m.process.cpu_s())
+        && let (Some(before), Some(now)) = (m.cpu_s_before, cpu_s_now)
     {
         let per_event = (now - before) * 1e6 / published.acked.max(1) as f64;
         extra.insert("host_cpu_us_per_event".into(), json!(per_event.round()));
     }
+    let now = Standing {
+        verified: seen.verified,
+        cpu_s: cpu_s_now,
+    };
+    let expected = published.acked * fanout;
+    if let Some(ended) = host.and_then(|m| m.publish_ended)
+        && let Some((per_s, cpu_us)) =
+            after_publish(ended, published.end_us, now, seen.last_us, expected)
+    {
+        extra.insert("after_publish_per_s".into(), json!(per_s.round()));
+        if let Some(cpu_us) = cpu_us {
+            extra.insert(
+                "after_publish_cpu_us_per_webhook".into(),
+                json!((cpu_us * 10.0).round() / 10.0),
+            );
+        }
+    }
     Figures {
         name: name.to_owned(),
         events: published.acked,
-        expected: published.acked * fanout,
+        expected,
         verified: seen.verified,
         bad_signatures: seen.bad_signature,
         publish_per_s: host.map(|_| published.per_s()),
@@ -180,6 +242,7 @@ pub async fn relay(
     };
     let measured = Measured::begin(&relay.process);
     let published = load::publish_closed(&api, events, concurrency, PHASE_LIMIT).await;
+    let measured = measured.publishing_ended(&set);
     let fanout = receivers as u64;
     set.wait_for(published.acked * fanout, PHASE_LIMIT).await;
     let name = format!("relay/{receivers}-receivers");
@@ -203,6 +266,7 @@ pub async fn closed_loop(
     add_receivers(&api, &host, &set.urls, transform).await;
     let measured = Measured::begin(&host.process);
     let published = load::publish_closed(&api, events, concurrency, PHASE_LIMIT).await;
+    let measured = measured.publishing_ended(&set);
     let fanout = receivers as u64;
     set.wait_for(published.acked * fanout, PHASE_LIMIT).await;
     let name = format!(
@@ -345,4 +409,41 @@ pub async fn restart(launcher: &Launcher, reps: usize) -> anyhow::Result<Figures
 /// Whether a figure set is complete (every expected webhook verified, no bad signature).
 pub fn is_complete(figures: &Figures) -> bool {
     figures.complete()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(verified: u64, cpu_s: Option<f64>) -> Standing {
+        Standing { verified, cpu_s }
+    }
+
+    #[test]
+    fn delivery_after_publishing_is_what_arrived_since_over_the_time_and_cpu_it_took() {
+        let ended = at(100, Some(1.0));
+        let (per_s, cpu_us) =
+            after_publish(ended, 1_000_000, at(1_100, Some(1.05)), 1_500_000, 2_000)
+                .expect("a tail of half the run");
+        assert!((per_s - 2_000.0).abs() < 1e-6, "{per_s}");
+        let cpu_us = cpu_us.expect("both CPU readings");
+        assert!((cpu_us - 50.0).abs() < 1e-6, "{cpu_us}");
+        let unread = after_publish(ended, 1_000_000, at(1_100, None), 1_500_000, 2_000);
+        assert_eq!(unread.map(|(_, cpu)| cpu), Some(None), "no CPU reading");
+    }
+
+    #[test]
+    fn too_short_a_tail_is_not_measured() {
+        let ended = at(1_000, Some(1.0));
+        let few = after_publish(ended, 0, at(1_099, Some(2.0)), 1_000_000, 1_000);
+        assert!(few.is_none(), "under a tenth of the webhooks");
+        let brief = after_publish(ended, 0, at(2_000, Some(2.0)), 99_999, 2_000);
+        assert!(brief.is_none(), "under 100 ms");
+        let none = after_publish(ended, 0, at(1_000, Some(2.0)), 1_000_000, 0);
+        assert!(
+            none.is_none(),
+            "nothing arrived after the last acknowledgement"
+        );
+        assert!(after_publish(ended, 0, at(1_100, Some(2.0)), 100_000, 1_000).is_some());
+    }
 }
