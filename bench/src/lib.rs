@@ -55,6 +55,9 @@ pub struct Sizes {
     pub restarts: usize,
     /// Calls timed per plugin entry point.
     pub plugin_calls: u64,
+    /// Times the fan-out groups run, each time between baselines of its own; the report
+    /// gives the spread of their ratios (see [`Repeated`]).
+    pub repeats: usize,
 }
 
 impl Sizes {
@@ -69,6 +72,7 @@ impl Sizes {
             drain_events: 100_000,
             restarts: 5,
             plugin_calls: 100_000,
+            repeats: 3,
         }
     }
 
@@ -83,6 +87,7 @@ impl Sizes {
             drain_events: 10_000,
             restarts: 3,
             plugin_calls: 2_000,
+            repeats: 1,
         }
     }
 }
@@ -96,6 +101,8 @@ pub struct Report {
     pub cores: usize,
     /// Each measured run, baselines included.
     pub runs: Vec<Figures>,
+    /// The ratios of each run measured against a baseline, over its repetitions.
+    pub repeated: Vec<Repeated>,
     /// Per plugin call costs.
     pub plugin_calls: Vec<CallCost>,
 }
@@ -114,26 +121,33 @@ pub async fn run(sizes: Sizes, only: &[String], host_exe: &Path) -> anyhow::Resu
     let mut runs = Vec::new();
     let mut plugin_calls = Vec::new();
 
-    if wanted("fanout-1") || wanted("transform") {
-        let before = scenarios::baseline(1, sizes.events, c).await?;
-        let relay = scenarios::relay(&launcher, 1, sizes.events, c).await?;
-        let mut hosts = Vec::new();
-        let transforms = [("fanout-1", None), ("transform", Some("cloudevents"))];
-        for (group, transform) in transforms {
-            if wanted(group) {
-                hosts.push(scenarios::closed_loop(&launcher, 1, transform, sizes.events, c).await?);
+    // Repetitions take the groups in turn, so that each group meets the machine in
+    // several of its states.
+    for _ in 0..sizes.repeats.max(1) {
+        if wanted("fanout-1") || wanted("transform") {
+            let before = scenarios::baseline(1, sizes.events, c).await?;
+            let relay = scenarios::relay(&launcher, 1, sizes.events, c).await?;
+            let mut hosts = Vec::new();
+            let transforms = [("fanout-1", None), ("transform", Some("cloudevents"))];
+            for (group, transform) in transforms {
+                if wanted(group) {
+                    hosts.push(
+                        scenarios::closed_loop(&launcher, 1, transform, sizes.events, c).await?,
+                    );
+                }
             }
+            let after = scenarios::baseline(1, sizes.events, c).await?;
+            bracket(&mut runs, before, relay, hosts, after);
         }
-        let after = scenarios::baseline(1, sizes.events, c).await?;
-        bracket(&mut runs, before, relay, hosts, after);
-    }
-    if wanted("fanout-10") {
-        let webhooks = sizes.events_fanout_10 * 10;
-        let before = scenarios::baseline(10, webhooks, c).await?;
-        let relay = scenarios::relay(&launcher, 10, sizes.events_fanout_10, c).await?;
-        let host = scenarios::closed_loop(&launcher, 10, None, sizes.events_fanout_10, c).await?;
-        let after = scenarios::baseline(10, webhooks, c).await?;
-        bracket(&mut runs, before, relay, vec![host], after);
+        if wanted("fanout-10") {
+            let webhooks = sizes.events_fanout_10 * 10;
+            let before = scenarios::baseline(10, webhooks, c).await?;
+            let relay = scenarios::relay(&launcher, 10, sizes.events_fanout_10, c).await?;
+            let host =
+                scenarios::closed_loop(&launcher, 10, None, sizes.events_fanout_10, c).await?;
+            let after = scenarios::baseline(10, webhooks, c).await?;
+            bracket(&mut runs, before, relay, vec![host], after);
+        }
     }
     if wanted("rate") {
         for &rate in &sizes.rates {
@@ -152,9 +166,74 @@ pub async fn run(sizes: Sizes, only: &[String], host_exe: &Path) -> anyhow::Resu
     Ok(Report {
         sizes,
         cores: std::thread::available_parallelism().map_or(0, usize::from),
+        repeated: repeated(&runs),
         runs,
         plugin_calls,
     })
+}
+
+/// A run measured against a baseline, over its repetitions: one shared machine gives
+/// the same build ratios that differ by a tenth or more from one minute to the next, so
+/// a target is judged by their median.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Repeated {
+    /// The run's name, e.g. `switchyard/10-receivers/json`.
+    pub name: String,
+    /// How many times it ran.
+    pub runs: usize,
+    /// Its delivered/s over the baseline's.
+    pub ratio: Spread,
+    /// Its delivered/s over the relay's, for Switchyard's runs.
+    pub ratio_to_relay: Option<Spread>,
+}
+
+/// The median, least and greatest of a set of figures.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Spread {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    /// The spread of `values`; `None` when there are none. The median of an even count
+    /// is the mean of the middle two.
+    pub fn of(mut values: Vec<f64>) -> Option<Self> {
+        values.sort_by(f64::total_cmp);
+        let (&min, &max) = (values.first()?, values.last()?);
+        let mid = values.len() / 2;
+        let median = if values.len() % 2 == 1 {
+            values[mid]
+        } else {
+            (values[mid - 1] + values[mid]) / 2.0
+        };
+        Some(Self { median, min, max })
+    }
+}
+
+/// The runs with a ratio to a baseline, by name in the order they first ran.
+pub fn repeated(runs: &[Figures]) -> Vec<Repeated> {
+    let mut names: Vec<&str> = Vec::new();
+    for run in runs.iter().filter(|r| r.ratio_to_baseline.is_some()) {
+        if !names.contains(&run.name.as_str()) {
+            names.push(&run.name);
+        }
+    }
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let same: Vec<&Figures> = runs.iter().filter(|r| r.name == name).collect();
+            let spread = |ratio: fn(&Figures) -> Option<f64>| {
+                Spread::of(same.iter().filter_map(|r| ratio(r)).collect())
+            };
+            Some(Repeated {
+                name: name.to_owned(),
+                runs: same.len(),
+                ratio: spread(|r| r.ratio_to_baseline)?,
+                ratio_to_relay: spread(|r| r.ratio_to_relay),
+            })
+        })
+        .collect()
 }
 
 fn opt(value: Option<f64>, precision: usize) -> String {
@@ -225,6 +304,24 @@ pub fn table(report: &Report) -> String {
             let _ = writeln!(out, "    {}", serde_json::Value::Object(r.extra.clone()));
         }
     }
+    if report.repeated.iter().any(|r| r.runs > 1) {
+        let _ = writeln!(
+            out,
+            "\n{:<38} {:>5} {:>24} {:>24}",
+            "repeated run", "runs", "ratio: median (min–max)", "÷ relay: median (min–max)"
+        );
+        let spread = |s: Spread| format!("{:.2} ({:.2}–{:.2})", s.median, s.min, s.max);
+        for r in &report.repeated {
+            let _ = writeln!(
+                out,
+                "{:<38} {:>5} {:>24} {:>24}",
+                r.name,
+                r.runs,
+                spread(r.ratio),
+                r.ratio_to_relay.map_or_else(|| "-".to_owned(), spread)
+            );
+        }
+    }
     if !report.plugin_calls.is_empty() {
         let _ = writeln!(
             out,
@@ -244,4 +341,67 @@ pub fn table(report: &Report) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(name: &str, ratio: Option<f64>, to_relay: Option<f64>) -> Figures {
+        Figures {
+            name: name.to_owned(),
+            ratio_to_baseline: ratio,
+            ratio_to_relay: to_relay,
+            ..Figures::default()
+        }
+    }
+
+    #[test]
+    fn a_spread_has_the_middle_value_or_the_mean_of_the_middle_two() {
+        let odd = Spread::of(vec![0.7, 0.4, 0.5]).expect("values");
+        assert_eq!(
+            odd,
+            Spread {
+                median: 0.5,
+                min: 0.4,
+                max: 0.7
+            }
+        );
+        let even = Spread::of(vec![0.6, 0.2, 0.4, 0.9]).expect("values");
+        assert!((even.median - 0.5).abs() < 1e-12, "{even:?}");
+        assert_eq!((even.min, even.max), (0.2, 0.9));
+        assert_eq!(Spread::of(vec![0.3]).map(|s| s.median), Some(0.3));
+        assert_eq!(Spread::of(Vec::new()), None);
+    }
+
+    #[test]
+    fn repetitions_are_summed_up_by_name_and_baselines_are_left_out() {
+        let runs = [
+            run("baseline/10-receivers", None, None),
+            run("relay/10-receivers", Some(0.9), None),
+            run("switchyard/10-receivers/json", Some(0.5), Some(0.6)),
+            run("baseline/10-receivers/after", None, None),
+            run("baseline/10-receivers", None, None),
+            run("relay/10-receivers", Some(0.8), None),
+            run("switchyard/10-receivers/json", Some(0.7), Some(0.8)),
+            run("baseline/10-receivers/after", None, None),
+            run("switchyard/10-receivers/json", Some(0.4), Some(0.5)),
+        ];
+        let summed = repeated(&runs);
+        let names: Vec<&str> = summed.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["relay/10-receivers", "switchyard/10-receivers/json"]
+        );
+        let (relay, host) = (&summed[0], &summed[1]);
+        assert_eq!(relay.runs, 2);
+        assert!((relay.ratio.median - 0.85).abs() < 1e-12, "{relay:?}");
+        assert_eq!(relay.ratio_to_relay, None);
+        assert_eq!(host.runs, 3);
+        assert_eq!(host.ratio.median, 0.5);
+        assert_eq!(
+            host.ratio_to_relay.map(|s| (s.median, s.min, s.max)),
+            Some((0.6, 0.5, 0.8))
+        );
+    }
 }

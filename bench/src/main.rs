@@ -1,4 +1,4 @@
-//! `cargo run --release -p switchyard-bench [-- --quick] [--scenario NAME] [--out FILE]`
+//! `cargo run --release -p switchyard-bench [-- --quick] [--scenario NAME] [--repeat N] [--out FILE]`
 
 use std::path::PathBuf;
 
@@ -20,6 +20,10 @@ struct Args {
     /// drain, restart, plugin-calls.
     #[arg(long = "scenario", value_name = "NAME")]
     scenarios: Vec<String>,
+    /// Run the fan-out groups this many times (a full run: 3, `--quick`: 1), each time
+    /// between baselines of its own; the table ends with the spread of their ratios.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    repeat: Option<u16>,
     /// Where to write the JSON report.
     #[arg(long, default_value = "target/bench/results.json")]
     out: PathBuf,
@@ -58,11 +62,14 @@ async fn harness(args: Args) -> anyhow::Result<()> {
             switchyard_bench::SCENARIOS.join(", ")
         );
     }
-    let sizes = if args.quick {
+    let mut sizes = if args.quick {
         switchyard_bench::Sizes::quick()
     } else {
         switchyard_bench::Sizes::full()
     };
+    if let Some(repeat) = args.repeat {
+        sizes.repeats = usize::from(repeat);
+    }
     let exe = std::env::current_exe().context("cannot find the bench executable")?;
     let report = switchyard_bench::run(sizes, &args.scenarios, &exe).await?;
     print!("{}", switchyard_bench::table(&report));

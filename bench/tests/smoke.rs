@@ -1,5 +1,5 @@
-//! A tiny run of the harness: every webhook arrives with a valid signature, and the
-//! report carries the figures the table and the JSON are made from.
+//! A tiny run of the harness, twice: every webhook arrives with a valid signature, and
+//! the report carries the figures the table and the JSON are made from.
 
 use switchyard_bench::{Sizes, run, scenarios};
 
@@ -8,6 +8,7 @@ async fn a_tiny_run_verifies_every_delivery() {
     let sizes = Sizes {
         events: 20,
         concurrency: 4,
+        repeats: 2,
         ..Sizes::quick()
     };
     let host_exe = std::path::Path::new(env!("CARGO_BIN_EXE_switchyard-bench"));
@@ -15,15 +16,13 @@ async fn a_tiny_run_verifies_every_delivery() {
         .await
         .expect("the run completes");
     let names: Vec<&str> = report.runs.iter().map(|r| r.name.as_str()).collect();
-    assert_eq!(
-        names,
-        [
-            "baseline/1-receivers",
-            "relay/1-receivers",
-            "switchyard/1-receivers/json",
-            "baseline/1-receivers/after"
-        ]
-    );
+    let group = [
+        "baseline/1-receivers",
+        "relay/1-receivers",
+        "switchyard/1-receivers/json",
+        "baseline/1-receivers/after",
+    ];
+    assert_eq!(names, [group, group].concat());
     for figures in &report.runs {
         assert_eq!(figures.events, 20, "{figures:?}");
         assert!(scenarios::is_complete(figures), "{figures:?}");
@@ -49,5 +48,18 @@ async fn a_tiny_run_verifies_every_delivery() {
         relay.extra.contains_key("host_cpu_us_per_event"),
         "the relay's CPU is measured like the host's: {relay:?}"
     );
-    assert!(switchyard_bench::table(&report).contains("switchyard/1-receivers/json"));
+    let hosts: Vec<f64> = [2, 6]
+        .map(|i| report.runs[i].ratio_to_baseline.expect("a ratio"))
+        .to_vec();
+    let summed = &report.repeated;
+    assert_eq!(summed.len(), 2, "the relay and the host: {summed:?}");
+    assert_eq!(summed[1].name, "switchyard/1-receivers/json");
+    assert_eq!(summed[1].runs, 2);
+    assert!(
+        (summed[1].ratio.median - (hosts[0] + hosts[1]) / 2.0).abs() < 1e-9,
+        "the median of two is their mean: {summed:?}"
+    );
+    let table = switchyard_bench::table(&report);
+    assert!(table.contains("switchyard/1-receivers/json"), "{table}");
+    assert!(table.contains("repeated run"), "{table}");
 }
