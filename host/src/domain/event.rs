@@ -1,4 +1,5 @@
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use super::Timestamp;
 
@@ -28,7 +29,10 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<Subject>,
     /// The payload as published.
-    pub payload: serde_json::Value,
+    // Compact JSON text (see `Event::payload_of`), formatted once: the journal, the store
+    // and the plugins take it as it is.
+    #[schema(value_type = serde_json::Value)]
+    pub payload: Box<RawValue>,
     /// When it was published.
     pub occurred_at: Timestamp,
     /// The account that published it (or caused it).
@@ -39,7 +43,12 @@ impl Event {
     /// The payload's bytes, as plugins get it and the `json` transform sends it: the same
     /// for an event read back from the store as for the one published.
     pub fn payload_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(&self.payload).unwrap_or_default()
+        self.payload.get().as_bytes().to_vec()
+    }
+
+    /// `value` as an event's payload: compact JSON, formatted once.
+    pub fn payload_of(value: &serde_json::Value) -> Box<RawValue> {
+        serde_json::value::to_raw_value(value).expect("a JSON value always has a JSON text")
     }
 }
 
@@ -60,7 +69,9 @@ mod tests {
             tenant: "t".into(),
             topic: "Cases.Update".into(),
             subject: None,
-            payload: serde_json::json!({"numbers": numbers, "text": "é \"q\" \u{1}", "n": u64::MAX}),
+            payload: Event::payload_of(
+                &serde_json::json!({"numbers": numbers, "text": "é \"q\" \u{1}", "n": u64::MAX}),
+            ),
             occurred_at: Timestamp(1),
             published_by: "acc_1".into(),
         };

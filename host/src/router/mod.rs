@@ -518,7 +518,7 @@ mod tests {
             tenant: "t".into(),
             topic: "Cases.Update".into(),
             subject: None,
-            payload: serde_json::json!({"n": 1.5, "name": "Ada"}),
+            payload: Event::payload_of(&serde_json::json!({"n": 1.5, "name": "Ada"})),
             occurred_at: Timestamp(1),
             published_by: "acc_1".into(),
         };

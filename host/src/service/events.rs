@@ -69,9 +69,8 @@ pub async fn publish(
             "Idempotency-Key must be 1 to 255 visible ASCII characters other than '/'".into(),
         ));
     }
-    let size = serde_json::to_vec(&new.payload)
-        .map(|v| v.len())
-        .unwrap_or(0);
+    let payload = Event::payload_of(&new.payload);
+    let size = payload.get().len();
     if size > MAX_PAYLOAD_BYTES {
         return Err(Error::Invalid(format!(
             "payload is {size} bytes; at most {MAX_PAYLOAD_BYTES} are accepted"
@@ -82,7 +81,7 @@ pub async fn publish(
         tenant: tenant.to_owned(),
         topic: new.topic,
         subject: new.subject,
-        payload: new.payload,
+        payload,
         occurred_at: app.now(),
         published_by: by.to_owned(),
     };

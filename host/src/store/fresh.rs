@@ -222,7 +222,7 @@ mod tests {
             tenant: "t".into(),
             topic: "Cases.Update".into(),
             subject: None,
-            payload: serde_json::json!({}),
+            payload: Event::payload_of(&serde_json::json!({})),
             occurred_at: Timestamp(0),
             published_by: "acc".into(),
         })

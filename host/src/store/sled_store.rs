@@ -1078,7 +1078,7 @@ pub(super) mod tests {
                 tenant: "t".into(),
                 topic: "Cases.Update".into(),
                 subject: None,
-                payload: serde_json::json!({"n": id}),
+                payload: Event::payload_of(&serde_json::json!({"n": id})),
                 occurred_at: Timestamp(1),
                 published_by: "acc_1".into(),
             },
@@ -1596,9 +1596,9 @@ pub(super) mod tests {
         let store = SledStore::open(dir.path()).expect("open");
         // Numbers, escapes and a key order the stored text must give back as they were.
         let mut published = publication("evt_1", None);
-        published.event.payload = serde_json::json!({
+        published.event.payload = Event::payload_of(&serde_json::json!({
             "z": 0.1 + 0.2, "a": [1e300, -0.0, u64::MAX], "s": "é \"q\" \u{1}"
-        });
+        }));
         let event = published.event.clone();
         store.publish(&[published]).expect("publish");
         let payload = String::from_utf8(event.payload_bytes()).expect("UTF-8");
