@@ -8,7 +8,7 @@ use switchyard::config::Config;
 
 /// jemalloc rather than the system allocator: the host allocates for every request, event
 /// and delivery from many threads, and the benchmark measured a quarter less CPU per
-/// event with it with one receiver (docs/PERFORMANCE.md).
+/// event with it with one receiver (docs/performance-history.md, Round 7).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

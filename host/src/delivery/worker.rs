@@ -130,7 +130,7 @@ impl From<Handoff> for Start {
 
 /// Runs attempts side by side in one task. A task per attempt cost about 7 % more host
 /// CPU per event with 10 receivers, in spawning, scheduling and joining, and in one
-/// event's attempts running on both cores (docs/PERFORMANCE.md, Round 12). Each attempt
+/// event's attempts running on both cores (docs/performance-history.md, Round 12). Each attempt
 /// still frees its slot as soon as it ends.
 async fn attempts_together(app: App, client: HttpClient, recorder: Recorder, batch: Vec<Start>) {
     let (app, client, recorder) = (&app, &client, &recorder);
@@ -284,8 +284,9 @@ async fn attempt(
     parties: Parties,
 ) {
     // At debug level only: with the log on at info, a span per webhook took 5–10 % of
-    // the host's CPU (docs/PERFORMANCE.md). The lines that matter name the delivery
-    // themselves, and an auth protocol's log lines are tagged with it by the plugin host.
+    // the host's CPU (docs/performance-history.md, Round 11). The lines that matter name
+    // the delivery themselves, and an auth protocol's log lines are tagged with it by the
+    // plugin host.
     let span = tracing::debug_span!("attempt", delivery = %delivery.id, event = %delivery.event, receiver = %delivery.receiver);
     // Boxed: an attempt's future takes kilobytes, which its task would otherwise carry,
     // and copy as it is spawned, finished and joined.
