@@ -190,8 +190,11 @@ pub struct Repeated {
 /// The median, least and greatest of a set of figures.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Spread {
+    /// The middle value, or the mean of the middle two.
     pub median: f64,
+    /// The least.
     pub min: f64,
+    /// The greatest.
     pub max: f64,
 }
 

@@ -1,4 +1,5 @@
-//! `cargo run --release -p switchyard-bench [-- --quick] [--scenario NAME] [--repeat N] [--out FILE]`
+//! `cargo run --release -p switchyard-bench [-- --quick] [--scenario NAME] [--repeat N]
+//! [--out FILE]`
 
 use std::path::PathBuf;
 

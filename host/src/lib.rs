@@ -59,8 +59,9 @@ pub fn init_logging() {
 /// stay parked; the router, the attempts, their connections and the recorder wake each
 /// other in chains, so under load one core often waited while the other worked through
 /// a chain. Without it, a woken task goes on the run queue, where an idle worker takes
-/// it (docs/performance-history.md, Round 14). The switch is an unstable tokio setting: it is
-/// there when the build passes `--cfg tokio_unstable`, as `.cargo/config.toml` does.
+/// it (docs/performance-history.md, Round 14). The switch is an unstable tokio setting:
+/// it is there when the build passes `--cfg tokio_unstable`, as `.cargo/config.toml`
+/// does.
 pub fn runtime_builder() -> tokio::runtime::Builder {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all();

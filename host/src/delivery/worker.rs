@@ -130,8 +130,8 @@ impl From<Handoff> for Start {
 
 /// Runs attempts side by side in one task. A task per attempt cost about 7 % more host
 /// CPU per event with 10 receivers, in spawning, scheduling and joining, and in one
-/// event's attempts running on both cores (docs/performance-history.md, Round 12). Each attempt
-/// still frees its slot as soon as it ends.
+/// event's attempts running on both cores (docs/performance-history.md, Round 12). Each
+/// attempt still frees its slot as soon as it ends.
 async fn attempts_together(app: App, client: HttpClient, recorder: Recorder, batch: Vec<Start>) {
     let (app, client, recorder) = (&app, &client, &recorder);
     let mut attempts: FuturesUnordered<_> = batch
