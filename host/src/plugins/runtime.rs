@@ -259,14 +259,11 @@ impl Runtime {
             bound,
             calls,
         } = &mut instance;
-        // Boxed, like the instantiation: a component call's future takes kilobytes, which
-        // every future awaiting this one would carry, and move each time it moves.
-        let outcome = Box::pin(with_deadline(
-            self.call_timeout,
-            &wait,
-            invoke(store, bound, op),
-        ))
-        .await;
+        // Boxed: a component call's future takes more than a kilobyte, which every
+        // future awaiting this one would carry, and copy each time it moves (boxed
+        // before the deadline wraps it, which would hold it twice).
+        let outcome =
+            with_deadline(self.call_timeout, &wait, Box::pin(invoke(store, bound, op))).await;
         *calls += 1;
         let reusable = store.data_mut().flush_stderr();
         match outcome {
