@@ -310,6 +310,9 @@ pub async fn drain(
     let host = launcher
         .start_with(Duration::from_secs(900), |c| {
             c.delivery.per_receiver_concurrency = c.delivery.concurrency / 2;
+            // Longer than such attempts may take, as a host's configuration must be (and
+            // as claiming deliveries ahead of their slots needs): the defaults' ratio.
+            c.jobs.stuck_after = 20 * c.delivery.timeout;
         })
         .await?;
     let api = host.api().await?;

@@ -32,6 +32,24 @@ async fn with_slots(concurrency: usize, per_receiver: usize) -> TestServer {
     .await
 }
 
+/// A receiver that holds every request until released, subscribed to `Cases.*`.
+async fn held_receiver(server: &TestServer, api: &Api) -> TestReceiver {
+    let receiver = TestReceiver::start().await;
+    receiver.hang();
+    let account = server.admin.api_account.id.clone();
+    api.add_receiver(websub(&receiver.url, &account, &["Cases.*"]))
+        .await;
+    receiver
+}
+
+/// Counts the next `count` webhooks in `seen`, by their payload's `n`.
+async fn tally(receiver: &TestReceiver, seen: &mut [u32], count: usize) {
+    for _ in 0..count {
+        let n = receiver.next(WAIT).await.json()["n"].as_u64().expect("n");
+        seen[usize::try_from(n).expect("n")] += 1;
+    }
+}
+
 async fn delivery_when(api: &Api, id: &str, status: &str) -> Value {
     eventually(WAIT, || async {
         let d = api.get(&format!("/deliveries/{id}")).await;
@@ -205,16 +223,39 @@ async fn a_hanging_receiver_does_not_hold_up_the_others() {
 }
 
 #[tokio::test]
+async fn a_backlog_is_claimed_ahead_of_its_slots_and_each_webhook_sent_once() {
+    // Two slots for the receiver and two more free: behind each of its attempts, one
+    // delivery is claimed ahead and starts on that attempt's slot once it ends.
+    let server = with_slots(4, 2).await;
+    let api = server.api().await;
+    let receiver = held_receiver(&server, &api).await;
+    let events = 10;
+    for n in 0..events {
+        api.publish("Cases.Update", json!(null), json!({"n": n}))
+            .await;
+    }
+    let mut seen = vec![0; events];
+    tally(&receiver, &mut seen, 2).await;
+    // Two held by the receiver, two claimed behind them, the rest queued.
+    eventually(WAIT, || async {
+        let metrics = server.http.get(server.url("/metrics")).send().await.ok()?;
+        let text = metrics.text().await.ok()?;
+        text.contains("switchyard_queue_depth 6\n").then_some(())
+    })
+    .await;
+    receiver.release();
+    tally(&receiver, &mut seen, events - 2).await;
+    assert!(seen.iter().all(|&times| times == 1), "{seen:?}");
+    assert!(receiver.nothing_within(Duration::from_millis(500)).await);
+}
+
+#[tokio::test]
 async fn events_published_while_fan_out_waits_are_each_delivered_once() {
     // One slot, held by the first webhook: fan-out waits while more events are published
     // than the router's in-memory feed holds (8 MiB), so it must find them in the store.
     let server = with_slots(1, 1).await;
     let api = server.api().await;
-    let receiver = TestReceiver::start().await;
-    receiver.hang();
-    let account = server.admin.api_account.id.clone();
-    api.add_receiver(websub(&receiver.url, &account, &["Cases.*"]))
-        .await;
+    let receiver = held_receiver(&server, &api).await;
     api.publish("Cases.Update", json!(null), json!({"n": 0}))
         .await;
     receiver.next(WAIT).await;
@@ -226,10 +267,7 @@ async fn events_published_while_fan_out_waits_are_each_delivered_once() {
     receiver.release();
     let mut seen = vec![0; events + 1];
     seen[0] = 1;
-    for _ in 0..events {
-        let n = receiver.next(WAIT).await.json()["n"].as_u64().expect("n");
-        seen[usize::try_from(n).expect("n")] += 1;
-    }
+    tally(&receiver, &mut seen, events).await;
     assert!(seen.iter().all(|&times| times == 1), "{seen:?}");
     assert!(receiver.nothing_within(Duration::from_millis(500)).await);
 }

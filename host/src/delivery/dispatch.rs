@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
-use super::OpenJobs;
+use super::{Ahead, OpenJobs};
 use crate::config::DeliveryConfig;
 use crate::domain::{ApiAccount, Delivery, Event, Receiver};
 use crate::store::FanoutJob;
@@ -55,6 +55,13 @@ pub struct Slot {
     permit: Option<OwnedSemaphorePermit>,
     lanes: Arc<Lanes>,
     lane: String,
+}
+
+impl Slot {
+    /// The receiver it is for, as `tenant/receiver`.
+    pub fn lane(&self) -> &str {
+        &self.lane
+    }
 }
 
 impl Drop for Slot {
@@ -136,6 +143,7 @@ pub struct Dispatch {
     /// should then wake the worker to claim again.
     starved: Arc<AtomicBool>,
     open_jobs: OpenJobs,
+    ahead: Ahead,
     /// Fresh deliveries handed to the worker and not stored yet, by id, as they were
     /// handed over, so the log can answer for them meanwhile.
     unlogged: Mutex<HashMap<String, Delivery>>,
@@ -153,6 +161,7 @@ impl Dispatch {
             handoffs,
             starved: Arc::default(),
             open_jobs: OpenJobs::default(),
+            ahead: Ahead::default(),
             unlogged: Mutex::default(),
         };
         (dispatch, received)
@@ -263,6 +272,11 @@ impl Dispatch {
     /// The fan-out jobs whose handed-off deliveries are not stored yet.
     pub fn open_jobs(&self) -> &OpenJobs {
         &self.open_jobs
+    }
+
+    /// The deliveries claimed ahead of their slots.
+    pub fn ahead(&self) -> &Ahead {
+        &self.ahead
     }
 
     /// How much room each receiver has now, as the store's claim asks it.

@@ -1,5 +1,6 @@
 //! Sending webhooks: the worker, the retry schedule, the HTTP client and its SSRF guard.
 
+mod ahead;
 mod client;
 mod dispatch;
 pub mod guard;
@@ -7,6 +8,7 @@ mod open_jobs;
 pub mod retry;
 mod worker;
 
+pub use ahead::Ahead;
 pub use client::{Answer, HttpClient};
 pub use dispatch::{Dispatch, Handoff, Held, Parties, Slot};
 pub use open_jobs::OpenJobs;

@@ -2,6 +2,7 @@
 //! authenticates through the receiver's protocol plugin, sends, logs the attempt and
 //! schedules the next one.
 
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -14,6 +15,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use super::ahead::{self, Claimed};
 use super::dispatch::{Handoff, Parties, Slot};
 use super::{HttpClient, retry};
 use crate::app::App;
@@ -73,7 +75,7 @@ pub async fn run(
                 {
                     batch.push(more);
                 }
-                let batch = batch.into_iter().map(Start::from).collect();
+                let batch = batch.into_iter().map(|h| Start::handed_off(&app, h)).collect();
                 running.spawn(attempts_together(app.clone(), client.clone(), recorder.clone(), batch));
                 false
             }
@@ -83,7 +85,15 @@ pub async fn run(
         };
     }
     // Graceful shutdown: attempts in flight get a grace period to finish; the rest stay
-    // marked in flight and are queued again at the next start.
+    // marked in flight and are queued again at the next start, as do the deliveries
+    // claimed ahead and not started.
+    let waiting = app.dispatch.ahead().close();
+    if waiting > 0 {
+        tracing::info!(
+            count = waiting,
+            "claimed deliveries not started; they will be queued again at the next start"
+        );
+    }
     let grace = app.config.delivery.shutdown_grace;
     let finished = tokio::time::timeout(grace, async {
         while running.join_next().await.is_some() {}
@@ -117,8 +127,22 @@ struct Start {
     slot: Slot,
 }
 
-impl From<Handoff> for Start {
-    fn from(handoff: Handoff) -> Self {
+impl Start {
+    /// A claimed delivery to attempt on `slot`; counted as running on its receiver, so
+    /// that successors may wait behind it.
+    fn claimed(app: &App, (delivery, parties): Claimed, slot: Slot) -> Self {
+        app.dispatch.ahead().started(slot.lane());
+        Self {
+            delivery,
+            job: None,
+            parties,
+            slot,
+        }
+    }
+
+    /// A fresh delivery from fan-out, likewise counted.
+    fn handed_off(app: &App, handoff: Handoff) -> Self {
+        app.dispatch.ahead().started(handoff.slot.lane());
         Self {
             delivery: handoff.delivery,
             job: Some(handoff.job),
@@ -131,7 +155,8 @@ impl From<Handoff> for Start {
 /// Runs attempts side by side in one task. A task per attempt cost about 7 % more host
 /// CPU per event with 10 receivers, in spawning, scheduling and joining, and in one
 /// event's attempts running on both cores (docs/performance-history.md, Round 12). Each
-/// attempt still frees its slot as soon as it ends.
+/// attempt, as soon as it ends, hands its slot to the successor waiting behind it (see
+/// [`super::Ahead`]), or frees it.
 async fn attempts_together(app: App, client: HttpClient, recorder: Recorder, batch: Vec<Start>) {
     let (app, client, recorder) = (&app, &client, &recorder);
     let mut attempts: FuturesUnordered<_> = batch
@@ -143,8 +168,20 @@ async fn attempts_together(app: App, client: HttpClient, recorder: Recorder, bat
                 parties,
                 slot,
             } = start;
-            if let Some(parties) = parties {
-                attempt(app, client, recorder, delivery, job, parties).await;
+            let mut next = Some((delivery, job, parties));
+            while let Some((delivery, job, parties)) = next.take() {
+                if let Some(parties) = parties {
+                    attempt(app, client, recorder, delivery, job, parties).await;
+                }
+                next = app
+                    .dispatch
+                    .ahead()
+                    .ended(slot.lane())
+                    .map(|(successor, parties)| {
+                        // Room behind this slot again: the worker claims the next one.
+                        app.deliveries_ready.notify_one();
+                        (successor, None, parties)
+                    });
             }
             drop(slot);
             freed(app);
@@ -154,7 +191,9 @@ async fn attempts_together(app: App, client: HttpClient, recorder: Recorder, bat
 }
 
 /// Claims what is due and has room and starts its attempts; true when it took all it
-/// could, so there may be more.
+/// could, so there may be more. While some slots are free, it also claims successors
+/// for the attempts running (see [`super::Ahead`]): with every slot taken, what waits
+/// for one may be another receiver's delivery.
 async fn claim_due(
     app: &App,
     client: &HttpClient,
@@ -163,31 +202,64 @@ async fn claim_due(
 ) -> Result<bool, crate::store::Error> {
     let mut held = app.dispatch.hold_free();
     let free = held.len();
-    if free == 0 {
+    let ahead = if free > 0 && reads_ahead(&app.config) {
+        app.dispatch.ahead().room()
+    } else {
+        HashMap::new()
+    };
+    let limit = free + ahead.values().sum::<usize>();
+    if limit == 0 {
         return Ok(false);
     }
     let (now, room) = (app.now(), app.dispatch.room());
-    let due = app
+    let (due, mut slots) = app
         .blocking(move |s| {
-            let due = s.claim_due(now, free, &|tenant, receiver| room.of(tenant, receiver))?;
+            // Each receiver gets slots out of those held, in the order the claim asks,
+            // and successors on top.
+            let (unoffered, slots) = (Cell::new(free), RefCell::new(HashMap::new()));
+            let due = s.claim_due(now, limit, &|tenant, receiver| {
+                let lane = ahead::lane(tenant, receiver);
+                let offered = room.of(tenant, receiver).min(unoffered.get());
+                unoffered.set(unoffered.get() - offered);
+                let successors = ahead.get(&lane).copied().unwrap_or(0);
+                slots.borrow_mut().insert(lane, offered);
+                offered + successors
+            })?;
             let parties = load_parties(s, &due);
-            Ok::<_, crate::store::Error>(due.into_iter().zip(parties).collect::<Vec<_>>())
+            let due: Vec<Claimed> = due.into_iter().zip(parties).collect();
+            Ok::<_, crate::store::Error>((due, slots.into_inner()))
         })
         .await?;
-    let full = due.len() == free;
+    let full = due.len() == limit;
     if full {
         app.dispatch.mark_starved();
     }
-    let mut starts = due.into_iter().map(|(delivery, parties)| {
-        let permit = held.take().expect("no more claimed than held");
-        let slot = app.dispatch.slot(permit, &delivery);
-        Start {
-            delivery,
-            job: None,
-            parties,
-            slot,
+    let mut starts = Vec::new();
+    let mut unplaced = Vec::new();
+    for claimed in due {
+        let lane = ahead::lane_of(&claimed.0);
+        match slots.get_mut(&lane).filter(|left| **left > 0) {
+            Some(left) => {
+                *left -= 1;
+                let permit = held.take().expect("no more slots offered than held");
+                let slot = app.dispatch.slot(permit, &claimed.0);
+                starts.push(Start::claimed(app, claimed, slot));
+            }
+            None => {
+                unplaced.extend(app.dispatch.ahead().wait(&lane, claimed));
+            }
         }
-    });
+    }
+    drop(held);
+    // Successors whose receiver's attempts all ended meanwhile, leaving their slots.
+    let mut release = Vec::new();
+    for claimed in unplaced {
+        match app.dispatch.reserve(&claimed.0.tenant, &claimed.0.receiver) {
+            Some(slot) => starts.push(Start::claimed(app, claimed, slot)),
+            None => release.push(claimed.0),
+        }
+    }
+    let mut starts = starts.into_iter();
     loop {
         let batch: Vec<Start> = starts.by_ref().take(ATTEMPTS_PER_TASK).collect();
         if batch.is_empty() {
@@ -200,7 +272,23 @@ async fn claim_due(
             batch,
         ));
     }
+    if !release.is_empty() {
+        let count = release.len();
+        if let Err(e) = app.blocking(move |s| s.release_claimed(&release)).await {
+            tracing::error!(count, error = %e, "cannot put claimed deliveries back on the queue; the stuck-delivery check will");
+        }
+    }
     Ok(full)
+}
+
+/// Whether successors may be claimed. Each is in flight in the store for up to two
+/// attempts (the one it waits behind, and its own), which must end before the
+/// stuck-delivery check would queue it again. An attempt sends at most twice (again
+/// with fresh tokens after a 401), each send within `delivery.timeout`, and calls
+/// plugins at most three times, each within `plugins.call_timeout`.
+fn reads_ahead(config: &crate::config::Config) -> bool {
+    let attempt = 2 * config.delivery.timeout + 3 * config.plugins.call_timeout;
+    config.jobs.stuck_after >= 2 * attempt
 }
 
 /// An attempt ended: wake the worker if due work may be waiting for its slot.

@@ -260,6 +260,9 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
         room: &dyn Fn(&str, &str) -> usize,
     ) -> Result<Vec<Delivery>>;
+    /// Puts claimed deliveries that were not attempted back on the queue as they were,
+    /// no longer in flight, in one transaction.
+    fn release_claimed(&self, deliveries: &[Delivery]) -> Result<()>;
     /// How many deliveries wait on the queue.
     fn queued(&self) -> Result<usize>;
     /// When the earliest delivery queued for a receiver with `room` is due (no later).

@@ -836,6 +836,16 @@ impl Store for SledStore {
         self.with_bodies(claimed)
     }
 
+    fn release_claimed(&self, deliveries: &[Delivery]) -> Result<()> {
+        self.queue_transaction(|in_flight, _, queue| {
+            for delivery in deliveries {
+                in_flight.remove(key_of(delivery).as_bytes())?;
+                queue.enqueue(delivery)?;
+            }
+            Ok(())
+        })
+    }
+
     fn queued(&self) -> Result<usize> {
         Ok(self.queue.len())
     }
@@ -1159,6 +1169,38 @@ pub(super) mod tests {
             .claim_due(Timestamp(1_000), 10, &any_room)
             .expect("claim");
         assert_eq!(ids(&again), ["dlv_b", "dlv_a"], "each lane in due order");
+    }
+
+    #[test]
+    fn a_claimed_delivery_released_unattempted_is_queued_again_as_it_was() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledStore::open(dir.path()).expect("open");
+        fan_out(&store, vec![delivery("dlv_a", 100), delivery("dlv_b", 120)]);
+        let claimed = store
+            .claim_due(Timestamp(150), 10, &any_room)
+            .expect("claim");
+        assert_eq!(ids(&claimed), ["dlv_a", "dlv_b"]);
+        assert_eq!(store.queued().expect("queued"), 0);
+
+        store.release_claimed(&claimed[1..]).expect("release");
+        assert_eq!(store.queued().expect("queued"), 1);
+        assert_eq!(
+            store.next_due(&any_room).expect("next"),
+            Some(Timestamp(120)),
+            "due when it was"
+        );
+        assert_eq!(
+            store
+                .recover_stuck(Timestamp(1_000), Timestamp(1_000))
+                .expect("stuck"),
+            1,
+            "only the one still claimed is in flight"
+        );
+        let again = store
+            .claim_due(Timestamp(1_000), 10, &any_room)
+            .expect("claim");
+        assert_eq!(ids(&again), ["dlv_b", "dlv_a"]);
+        assert_eq!(again[0].request_body, "{}", "whole");
     }
 
     #[test]
