@@ -35,7 +35,7 @@ pub struct Ahead {
 }
 
 /// One receiver's (`tenant/receiver`) running attempts and the successors behind them.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Lane {
     running: usize,
     waiting: VecDeque<Claimed>,
@@ -115,7 +115,7 @@ impl Ahead {
     }
 }
 
-/// The lane of a tenant's receiver, as [`Ahead`] and the slots name it.
+/// The lane of a tenant's receiver: how [`Ahead`] and the slots name it.
 pub fn lane(tenant: &str, receiver: &str) -> String {
     format!("{tenant}/{receiver}")
 }

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
+use super::ahead::{lane, lane_of};
 use super::{Ahead, OpenJobs};
 use crate::config::DeliveryConfig;
 use crate::domain::{ApiAccount, Delivery, Event, Receiver};
@@ -169,7 +170,7 @@ impl Dispatch {
 
     /// A slot for a delivery to `receiver` of `tenant`, if one is free right now.
     pub fn reserve(&self, tenant: &str, receiver: &str) -> Option<Slot> {
-        let lane = format!("{tenant}/{receiver}");
+        let lane = lane(tenant, receiver);
         let mut busy = self.lanes.busy();
         let count = match busy.get_mut(&lane) {
             Some(count) => count,
@@ -225,7 +226,7 @@ impl Dispatch {
     /// The slot of a delivery the queue handed out within [`Self::room`], on a permit
     /// from [`Held::take`].
     pub fn slot(&self, permit: OwnedSemaphorePermit, delivery: &Delivery) -> Slot {
-        let lane = format!("{}/{}", delivery.tenant, delivery.receiver);
+        let lane = lane_of(delivery);
         *self.lanes.busy().entry(lane.clone()).or_default() += 1;
         Slot {
             permit: Some(permit),
@@ -318,7 +319,7 @@ pub struct Room {
 impl Room {
     /// The room of `receiver` of `tenant`.
     pub fn of(&self, tenant: &str, receiver: &str) -> usize {
-        let taken = self.busy.get(&format!("{tenant}/{receiver}")).copied();
+        let taken = self.busy.get(&lane(tenant, receiver)).copied();
         let room = self.limit.saturating_sub(taken.unwrap_or(0));
         if room == 0 {
             self.starved.store(true, Ordering::SeqCst);
